@@ -1,0 +1,9 @@
+//! lwm2m-gateway: the stateless gRPC front of the cluster, and the `lwm2m` CLI.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod deadline;
+pub mod route;
+pub mod service;
+pub mod status;
+pub mod watch;

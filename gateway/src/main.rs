@@ -1,0 +1,72 @@
+//! The `lwm2m-gateway` binary.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use lwm2m_gateway::config::Args;
+use lwm2m_gateway::route::RouteClient;
+use lwm2m_gateway::service::Service;
+use lwm2m_proto::v1::device_service_server::DeviceServiceServer;
+use sqlx::postgres::PgPoolOptions;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&args.database_url)
+        .await
+        .context("connect to PostgreSQL")?;
+    let client = lwm2m_node::bus::connect(&args.nats_url, "lwm2m-gateway").await?;
+    let js = async_nats::jetstream::new(client.clone());
+    lwm2m_node::bus::ensure_reg_stream(&js).await?;
+
+    let service = Service {
+        pool: pool.clone(),
+        js,
+        router: RouteClient::new(client.clone(), pool, args.ack_timeout),
+        default_timeout: args.default_timeout,
+    };
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<DeviceServiceServer<Service>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lwm2m_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("reflection service")?;
+
+    let listener = tokio::net::TcpListener::bind(args.grpc_listen)
+        .await
+        .with_context(|| format!("bind {}", args.grpc_listen))?;
+    tracing::info!(grpc = %listener.local_addr()?, "gateway started");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(DeviceServiceServer::new(service))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown_signal(),
+        )
+        .await?;
+    let _ = client.flush().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

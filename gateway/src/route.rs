@@ -1,0 +1,235 @@
+//! The gateway side of the request contract (ARCHITECTURE.md): publish a RouteRequest on the
+//! endpoint's subject with a private reply inbox, wait `ack_timeout` for the owning node's Ack,
+//! then for the Result until the call's deadline. A call that ends any other way — deadline,
+//! caller gone — publishes a Cancel from a drop guard, so the node stops retransmitting.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use lwm2m_proto::subjects::{device_cancel, device_requests, TICKET_HEADER};
+use lwm2m_proto::v1::bus::{
+    nack, route_reply, route_request, Cancel, Result as BusResult, RouteReply, RouteRequest,
+};
+use prost::Message;
+use sqlx::PgPool;
+use tokio::time::Instant;
+use tonic::Status;
+use tracing::Instrument;
+
+#[derive(Clone)]
+pub struct RouteClient {
+    client: async_nats::Client,
+    pool: PgPool,
+    ack_timeout: Duration,
+}
+
+impl RouteClient {
+    pub fn new(client: async_nats::Client, pool: PgPool, ack_timeout: Duration) -> RouteClient {
+        RouteClient {
+            client,
+            pool,
+            ack_timeout,
+        }
+    }
+
+    /// Routes `operation` to the node that owns `endpoint` and returns its Result.
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        operation: route_request::Operation,
+        deadline: Instant,
+    ) -> Result<BusResult, Status> {
+        let ticket = format!("{:032x}", rand::random::<u128>());
+        let span = tracing::info_span!("route", %ticket, %endpoint);
+        self.call_with_ticket(endpoint, operation, deadline, ticket)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_with_ticket(
+        &self,
+        endpoint: &str,
+        operation: route_request::Operation,
+        deadline: Instant,
+        ticket: String,
+    ) -> Result<BusResult, Status> {
+        let inbox = self.client.new_inbox();
+        let mut replies = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| unavailable(endpoint, e))?;
+        let deadline_unix_ms = unix_ms_at(deadline);
+        let request = RouteRequest {
+            ticket: ticket.clone(),
+            endpoint: endpoint.to_string(),
+            deadline_unix_ms,
+            operation: Some(operation),
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(TICKET_HEADER, ticket.as_str());
+        // Armed before publishing: from here on, any exit but a Result tells the node to stop.
+        let mut guard = CancelGuard {
+            client: self.client.clone(),
+            endpoint: endpoint.to_string(),
+            ticket,
+            armed: true,
+        };
+        self.client
+            .publish_with_reply_and_headers(
+                device_requests(endpoint),
+                inbox,
+                headers,
+                Bytes::from(request.encode_to_vec()),
+            )
+            .await
+            .map_err(|e| unavailable(endpoint, e))?;
+
+        // 1. Ack from the owner.
+        let ack_deadline = Instant::now() + self.ack_timeout;
+        loop {
+            let m = match tokio::time::timeout_at(ack_deadline.min(deadline), replies.next()).await
+            {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    return Err(Status::unavailable(format!(
+                        "{endpoint}: reply subscription closed"
+                    )))
+                }
+                Err(_) if deadline <= ack_deadline => {
+                    return Err(Status::deadline_exceeded(format!(
+                        "{endpoint}: deadline passed before a node acknowledged"
+                    )))
+                }
+                Err(_) => {
+                    tracing::info!("no node acknowledged within the ack timeout");
+                    return Err(self
+                        .no_owner(
+                            endpoint,
+                            "no node acknowledged the request within the ack timeout",
+                        )
+                        .await);
+                }
+            };
+            if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                guard.armed = false;
+                return Err(self.no_owner(endpoint, "no node owns the endpoint").await);
+            }
+            match decode(&m.payload)? {
+                route_reply::Reply::Ack(_) => break,
+                route_reply::Reply::Nack(n) => match nack::Reason::try_from(n.reason) {
+                    // Ownership is moving: the new owner answers too, keep waiting for it.
+                    Ok(nack::Reason::NotOwner) => continue,
+                    Ok(nack::Reason::UnknownEndpoint) => {
+                        guard.armed = false;
+                        return Err(Status::not_found(format!("{endpoint}: not registered")));
+                    }
+                    Ok(nack::Reason::Overloaded) => {
+                        guard.armed = false;
+                        return Err(Status::resource_exhausted(format!(
+                            "{endpoint}: node {} overloaded",
+                            n.node
+                        )));
+                    }
+                    _ => {
+                        guard.armed = false;
+                        return Err(Status::invalid_argument(format!(
+                            "{endpoint}: {}",
+                            n.message
+                        )));
+                    }
+                },
+                route_reply::Reply::Result(r) => {
+                    guard.armed = false;
+                    return Ok(r);
+                }
+            }
+        }
+
+        // 2. Result from the device, until the deadline.
+        loop {
+            match tokio::time::timeout_at(deadline, replies.next()).await {
+                Ok(Some(m)) => match decode(&m.payload)? {
+                    route_reply::Reply::Result(r) => {
+                        guard.armed = false;
+                        return Ok(r);
+                    }
+                    _ => continue,
+                },
+                Ok(None) => {
+                    return Err(Status::unavailable(format!(
+                        "{endpoint}: reply subscription closed"
+                    )))
+                }
+                Err(_) => {
+                    tracing::info!("deadline exceeded; cancelling on the node");
+                    return Err(Status::deadline_exceeded(format!(
+                        "{endpoint}: the device did not answer before the deadline"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// No node answered: UNAVAILABLE if the endpoint is registered (its node is down), else NOT_FOUND.
+    async fn no_owner(&self, endpoint: &str, why: &str) -> Status {
+        match lwm2m_node::store::get_registration(&self.pool, endpoint).await {
+            Ok(None) => Status::not_found(format!("{endpoint}: not registered")),
+            Ok(Some(r)) => Status::unavailable(format!(
+                "{endpoint}: {why} (owner node {} not reachable)",
+                r.owner_node
+            )),
+            Err(_) => Status::unavailable(format!("{endpoint}: {why}")),
+        }
+    }
+}
+
+fn decode(payload: &[u8]) -> Result<route_reply::Reply, Status> {
+    RouteReply::decode(payload)
+        .ok()
+        .and_then(|r| r.reply)
+        .ok_or_else(|| Status::internal("undecodable reply from node"))
+}
+
+fn unavailable(endpoint: &str, e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("{endpoint}: NATS: {e}"))
+}
+
+fn unix_ms_at(deadline: Instant) -> i64 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + left).as_millis() as i64
+}
+
+/// Publishes Cancel when a call ends without a Result: deadline, or the caller dropped the call
+/// (tonic drops the handler future when the client goes away).
+struct CancelGuard {
+    client: async_nats::Client,
+    endpoint: String,
+    ticket: String,
+    armed: bool,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let client = self.client.clone();
+        let subject = device_cancel(&self.endpoint);
+        let cancel = Cancel {
+            ticket: std::mem::take(&mut self.ticket),
+            endpoint: std::mem::take(&mut self.endpoint),
+        };
+        tracing::info!(ticket = %cancel.ticket, endpoint = %cancel.endpoint, "publishing cancel");
+        tokio::spawn(async move {
+            let _ = client
+                .publish(subject, Bytes::from(cancel.encode_to_vec()))
+                .await;
+            let _ = client.flush().await;
+        });
+    }
+}

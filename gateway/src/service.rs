@@ -1,0 +1,134 @@
+//! `lwm2m.v1.DeviceService`: registrations from Postgres and JetStream, device operations routed
+//! to the owning node over NATS. The gateway holds no state of its own.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use lwm2m_node::store::{get_registration, list_registrations, registration_proto, StoreError};
+use lwm2m_proto::v1::bus::{result, route_request};
+use lwm2m_proto::v1::device_service_server::DeviceService;
+use lwm2m_proto::v1::*;
+use sqlx::PgPool;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::deadline::request_deadline;
+use crate::route::RouteClient;
+use crate::status::{status_for_result, with_coap_code};
+
+pub struct Service {
+    pub pool: PgPool,
+    pub js: async_nats::jetstream::Context,
+    pub router: RouteClient,
+    /// Deadline of a device call whose caller set none.
+    pub default_timeout: Duration,
+}
+
+const MAX_PAGE: u32 = 1000;
+const DEFAULT_PAGE: u32 = 100;
+
+fn check_endpoint(endpoint: &str) -> Result<(), Status> {
+    if endpoint.is_empty() || endpoint.len() > 255 {
+        return Err(Status::invalid_argument("endpoint must be 1..=255 bytes"));
+    }
+    Ok(())
+}
+
+fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::BadPageToken => {
+            Status::invalid_argument("page_token is not one this API returned")
+        }
+        other => Status::unavailable(format!("registration store: {other}")),
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<RegistrationEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl DeviceService for Service {
+    async fn get_registration(
+        &self,
+        request: Request<GetRegistrationRequest>,
+    ) -> Result<Response<GetRegistrationResponse>, Status> {
+        let endpoint = request.into_inner().endpoint;
+        check_endpoint(&endpoint)?;
+        match get_registration(&self.pool, &endpoint)
+            .await
+            .map_err(store_status)?
+        {
+            Some(row) => Ok(Response::new(GetRegistrationResponse {
+                registration: Some(registration_proto(&row)),
+            })),
+            None => Err(Status::not_found(format!("{endpoint}: not registered"))),
+        }
+    }
+
+    async fn list_registrations(
+        &self,
+        request: Request<ListRegistrationsRequest>,
+    ) -> Result<Response<ListRegistrationsResponse>, Status> {
+        let r = request.into_inner();
+        let size = match r.page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let page = list_registrations(&self.pool, &r.endpoint_prefix, size, &r.page_token)
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(ListRegistrationsResponse {
+            registrations: page.rows.iter().map(registration_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    type WatchRegistrationsStream = EventStream;
+
+    async fn watch_registrations(
+        &self,
+        request: Request<WatchRegistrationsRequest>,
+    ) -> Result<Response<Self::WatchRegistrationsStream>, Status> {
+        let rx = crate::watch::watch(&self.js, request.into_inner()).await?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
+        let deadline =
+            Instant::now() + request_deadline(request.metadata()).unwrap_or(self.default_timeout);
+        let r = request.into_inner();
+        check_endpoint(&r.endpoint)?;
+        lwm2m_core_path_check(&r.path)?;
+        if r.content_format > u32::from(u16::MAX) {
+            return Err(Status::invalid_argument(
+                "content_format must be a CoAP content-format number",
+            ));
+        }
+        let endpoint = r.endpoint.clone();
+        let result = self
+            .router
+            .call(&endpoint, route_request::Operation::Read(r), deadline)
+            .await?;
+        if let Some(status) = status_for_result(&endpoint, &result) {
+            return Err(status);
+        }
+        match result.response {
+            Some(result::Response::Read(read)) => {
+                let mut response = Response::new(read);
+                with_coap_code(response.metadata_mut(), &result.coap_code);
+                Ok(response)
+            }
+            _ => Err(Status::internal(format!(
+                "{endpoint}: node answered without read content"
+            ))),
+        }
+    }
+}
+
+/// Validates a path before anything is sent, so a bad argument never reaches a device.
+fn lwm2m_core_path_check(path: &str) -> Result<(), Status> {
+    lwm2m_core::content::Path::parse(path)
+        .map(|_| ())
+        .map_err(|e| Status::invalid_argument(format!("path: {e}")))
+}

@@ -1,0 +1,103 @@
+//! Small readers and writers for the CoAP options the LwM2M interfaces use (RFC 7252 §5.10).
+
+use coap_lite::{CoapOption, MessageClass, Packet};
+
+/// Uri-Path segments, `None` if one is not valid UTF-8.
+pub fn uri_path(p: &Packet) -> Option<Vec<String>> {
+    strings(p, CoapOption::UriPath)
+}
+
+/// Uri-Query options, `None` if one is not valid UTF-8.
+pub fn uri_queries(p: &Packet) -> Option<Vec<String>> {
+    strings(p, CoapOption::UriQuery)
+}
+
+fn strings(p: &Packet, opt: CoapOption) -> Option<Vec<String>> {
+    match p.get_option(opt) {
+        None => Some(Vec::new()),
+        Some(list) => list
+            .iter()
+            .map(|v| String::from_utf8(v.clone()).ok())
+            .collect(),
+    }
+}
+
+/// A uint option (RFC 7252 §3.2): big-endian, leading zeros dropped, at most `max_len` bytes.
+pub fn uint_option(p: &Packet, opt: CoapOption, max_len: usize) -> Result<Option<u32>, ()> {
+    match p.get_first_option(opt) {
+        None => Ok(None),
+        Some(v) if v.len() > max_len => Err(()),
+        Some(v) => Ok(Some(
+            v.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)),
+        )),
+    }
+}
+
+/// Content-Format option as a number (coap-lite's enum does not know the LwM2M formats).
+pub fn content_format(p: &Packet) -> Result<Option<u16>, ()> {
+    uint_option(p, CoapOption::ContentFormat, 2).map(|v| v.map(|v| v as u16))
+}
+
+/// Encodes a uint option value in the fewest bytes.
+pub fn encode_uint(v: u32) -> Vec<u8> {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    bytes[skip..].to_vec()
+}
+
+pub fn set_content_format(p: &mut Packet, cf: u16) {
+    p.clear_option(CoapOption::ContentFormat);
+    p.add_option(CoapOption::ContentFormat, encode_uint(u32::from(cf)));
+}
+
+pub fn set_accept(p: &mut Packet, cf: u16) {
+    p.clear_option(CoapOption::Accept);
+    p.add_option(CoapOption::Accept, encode_uint(u32::from(cf)));
+}
+
+/// "2.05"-style text of a response code.
+pub fn code_text(p: &Packet) -> String {
+    p.header.code.to_string()
+}
+
+/// A response packet with the given raw code (`0x41` = 2.01, ...). Type, message id and token
+/// are filled in by the message layer.
+pub fn response(code: u8) -> Packet {
+    let mut p = Packet::new();
+    p.header.code = MessageClass::from(code);
+    p
+}
+
+/// Raw code byte of a packet.
+pub fn raw_code(p: &Packet) -> u8 {
+    u8::from(p.header.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uint_encoding_is_minimal() {
+        assert_eq!(encode_uint(0), Vec::<u8>::new());
+        assert_eq!(encode_uint(40), vec![40]);
+        assert_eq!(encode_uint(11542), vec![0x2d, 0x16]);
+    }
+
+    #[test]
+    fn content_format_round_trip_and_limits() {
+        let mut p = Packet::new();
+        assert_eq!(content_format(&p), Ok(None));
+        set_content_format(&mut p, 11542);
+        assert_eq!(content_format(&p), Ok(Some(11542)));
+        p.clear_option(CoapOption::ContentFormat);
+        p.add_option(CoapOption::ContentFormat, vec![1, 2, 3]);
+        assert_eq!(content_format(&p), Err(()));
+    }
+
+    #[test]
+    fn code_text_is_dotted() {
+        assert_eq!(code_text(&response(0x41)), "2.01");
+        assert_eq!(code_text(&response(0x84)), "4.04");
+    }
+}

@@ -1,0 +1,101 @@
+//! Node configuration: flags with environment fallbacks, parsed and validated once in `main`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "lwm2m-node",
+    about = "LwM2M device node: CoAP/UDP, registrations, routed requests"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// CoAP/UDP listen address.
+    #[arg(long, env = "LWM2M_COAP_LISTEN", default_value = "0.0.0.0:5683")]
+    pub coap_listen: SocketAddr,
+    /// Unique id of this node in the cluster (default: hostname-pid).
+    #[arg(long, env = "LWM2M_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Seconds a registration survives past its lifetime before it expires (network delays).
+    #[arg(long, env = "LWM2M_EXPIRY_GRACE", default_value = "5", value_parser = parse_secs)]
+    pub expiry_grace: Duration,
+    /// How often this node sweeps expired registrations.
+    #[arg(long, env = "LWM2M_EXPIRY_INTERVAL", default_value = "1", value_parser = parse_secs)]
+    pub expiry_interval: Duration,
+    /// Largest number of registration writes committed in one transaction (group commit).
+    #[arg(long, default_value_t = 256)]
+    pub max_commit_batch: usize,
+    /// Database connections.
+    #[arg(long, default_value_t = 8)]
+    pub db_connections: u32,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if !(0.0..=86_400.0 * 365.0).contains(&v) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Validated configuration the node runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub nats_url: String,
+    pub coap_listen: SocketAddr,
+    pub node_id: String,
+    pub expiry_grace: Duration,
+    pub expiry_interval: Duration,
+    pub max_commit_batch: usize,
+    pub db_connections: u32,
+}
+
+impl Args {
+    pub fn into_config(self) -> Result<Config, String> {
+        let node_id = match self.node_id {
+            Some(id) => id,
+            None => format!(
+                "{}-{}",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "node".into()),
+                std::process::id()
+            ),
+        };
+        if node_id.is_empty() || node_id.len() > 64 {
+            return Err("--node-id must be 1..=64 characters".into());
+        }
+        if self.max_commit_batch == 0 || self.db_connections == 0 {
+            return Err("--max-commit-batch and --db-connections must be positive".into());
+        }
+        if self.expiry_interval.is_zero() {
+            return Err("--expiry-interval must be positive".into());
+        }
+        Ok(Config {
+            database_url: self.database_url,
+            nats_url: self.nats_url,
+            coap_listen: self.coap_listen,
+            node_id,
+            expiry_grace: self.expiry_grace,
+            expiry_interval: self.expiry_interval,
+            max_commit_batch: self.max_commit_batch,
+            db_connections: self.db_connections,
+        })
+    }
+}

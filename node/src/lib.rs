@@ -1,0 +1,15 @@
+//! lwm2m-node: terminates CoAP, implements the LwM2M server interfaces, stores registrations in
+//! Postgres and answers routed requests from the gateways over NATS.
+#![forbid(unsafe_code)]
+
+pub mod bus;
+pub mod config;
+pub mod convert;
+pub mod expiry;
+pub mod ownership;
+pub mod registration;
+pub mod registry;
+pub mod relay;
+pub mod routing;
+pub mod store;
+pub mod udp;

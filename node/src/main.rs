@@ -1,0 +1,146 @@
+//! The `lwm2m-node` binary: configuration, wiring and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use lwm2m_node::config::{Args, Command};
+use lwm2m_node::registration::RegistrationHandler;
+use lwm2m_node::registry::Registry;
+use lwm2m_node::routing::Router;
+use lwm2m_node::store::{self, RegistrationStore, StoreConfig};
+use lwm2m_node::{bus, expiry, ownership, relay, udp};
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let command = args.command.clone();
+    let config = args.into_config().map_err(anyhow::Error::msg)?;
+
+    let pool = PgPoolOptions::new()
+        .max_connections(config.db_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&config.database_url)
+        .await
+        .context("connect to PostgreSQL")?;
+    store::migrate(&pool).await.context("apply migrations")?;
+    if let Some(Command::Migrate) = command {
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+
+    let client = bus::connect(&config.nats_url, &config.node_id).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    bus::ensure_reg_stream(&js).await?;
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    // The store outlives the CoAP side: in-flight commits finish after the socket stops.
+    let store_tracker = TaskTracker::new();
+    let store = RegistrationStore::start(
+        pool.clone(),
+        StoreConfig {
+            max_batch: config.max_commit_batch,
+            concurrent_batches: 2,
+            queue: 50_000,
+        },
+        &store_tracker,
+    );
+
+    let socket = tokio::net::UdpSocket::bind(config.coap_listen)
+        .await
+        .with_context(|| format!("bind {}", config.coap_listen))?;
+    let coap_shutdown = CancellationToken::new();
+    let (coap, mut incoming, coap_task) = udp::start(
+        socket,
+        lwm2m_core::coap::Config::default(),
+        20_000,
+        coap_shutdown.clone(),
+    )?;
+    tracing::info!(node = %config.node_id, coap = %coap.local_addr(), "node started");
+
+    let (routed_tx, routed_rx) = tokio::sync::mpsc::channel(10_000);
+    let registry = Arc::new(Registry::new(
+        config.node_id.clone(),
+        client.clone(),
+        routed_tx,
+    ));
+    for row in store::owned_by(&pool, &config.node_id).await? {
+        registry.own(&row).await;
+    }
+    tracing::info!(owned = registry.len(), "ownership restored");
+
+    let router = Router::new(registry.clone(), coap.clone(), client.clone());
+    tracker.spawn(router.run(routed_rx, shutdown.clone()));
+    tracker.spawn(ownership::run(
+        client.clone(),
+        registry.clone(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(expiry::run(
+        pool.clone(),
+        config.expiry_grace,
+        config.expiry_interval,
+        shutdown.clone(),
+    ));
+    let relay_shutdown = CancellationToken::new();
+    let relay_task = tokio::spawn(relay::run(pool.clone(), js.clone(), relay_shutdown.clone()));
+
+    let handler = Arc::new(RegistrationHandler {
+        store: store.clone(),
+        registry: registry.clone(),
+        coap: coap.clone(),
+    });
+    let requests = TaskTracker::new();
+    let accept = {
+        let requests = requests.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    Some(inc) = incoming.recv() => { requests.spawn(handler.clone().handle(inc)); }
+                }
+            }
+        })
+    };
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new requests, finishing in-flight commits");
+    shutdown.cancel();
+    let _ = accept.await;
+    // Requests already accepted finish and are answered (a committed registration gets its 2.01).
+    requests.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), requests.wait()).await;
+    coap_shutdown.cancel();
+    let _ = coap_task.await;
+    drop(store);
+    store_tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(10), store_tracker.wait()).await;
+    relay_shutdown.cancel();
+    let _ = relay_task.await;
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+    let _ = client.flush().await;
+    drop(client);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,47 @@
+//! Ownership changes (ARCHITECTURE.md, ownership): when another node accepted a Register or an
+//! Update for an endpoint this node owns, or the registration ended, this node drops its routing
+//! subscription for it. Core NATS delivers the relayed events to every node.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use lwm2m_proto::subjects::REG_EVENTS_ALL;
+use lwm2m_proto::v1::{registration_event::Kind, RegistrationEvent};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::registry::Registry;
+
+pub async fn run(client: async_nats::Client, registry: Arc<Registry>, shutdown: CancellationToken) {
+    let mut events = match client.subscribe(REG_EVENTS_ALL).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot subscribe to registration events");
+            return;
+        }
+    };
+    loop {
+        let m = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = events.next() => match m { Some(m) => m, None => return },
+        };
+        let Ok(event) = RegistrationEvent::decode(m.payload.as_ref()) else {
+            continue;
+        };
+        let Some(reg) = event.registration else {
+            continue;
+        };
+        let dropped = match Kind::try_from(event.kind) {
+            Ok(Kind::New) | Ok(Kind::Update) if reg.owner_node != registry.node() => {
+                registry.disown(&reg.endpoint, None)
+            }
+            Ok(Kind::Delete) | Ok(Kind::Expire) => {
+                registry.disown(&reg.endpoint, Some(&reg.registration_id))
+            }
+            _ => false,
+        };
+        if dropped {
+            tracing::info!(endpoint = %reg.endpoint, new_owner = %reg.owner_node, "endpoint no longer owned here");
+        }
+    }
+}

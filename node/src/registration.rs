@@ -1,0 +1,185 @@
+//! RegistrationHandler: the Registration interface of the node (LwM2M TS 1.1 §6.2).
+//!
+//! Requests are parsed by the sans-IO core into values; this file stores them and answers. The
+//! answer is sent only after the store committed (2.01 after COMMIT), and a store failure is a
+//! 5.03 that changes nothing, which makes the client retry later.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use coap_lite::{CoapOption, Packet};
+use lwm2m_core::lwm2m::options::response;
+use lwm2m_core::lwm2m::registration::{
+    parse_rd_request, RdRequest, RegisterRequest, UpdateRequest,
+};
+use tracing::Instrument;
+
+use crate::registry::Registry;
+use crate::store::{NewRegistration, RegistrationStore, RegistrationUpdate, StoreError};
+use crate::udp::{CoapHandle, Incoming};
+
+const CREATED: u8 = 0x41;
+const DELETED: u8 = 0x42;
+const CHANGED: u8 = 0x44;
+const NOT_FOUND: u8 = 0x84;
+const SERVICE_UNAVAILABLE: u8 = 0xA3;
+
+pub struct RegistrationHandler {
+    pub store: RegistrationStore,
+    pub registry: Arc<Registry>,
+    pub coap: CoapHandle,
+}
+
+impl RegistrationHandler {
+    /// Answers one inbound request. Runs in its own task: the store round trip must not hold up
+    /// the socket loop.
+    pub async fn handle(self: Arc<Self>, incoming: Incoming) {
+        let Incoming {
+            exchange,
+            peer,
+            request,
+        } = incoming;
+        let span = tracing::info_span!("coap_request", %peer, endpoint = tracing::field::Empty, reg_id = tracing::field::Empty);
+        let answer = async {
+            match parse_rd_request(&request) {
+                None => {
+                    tracing::debug!("request for an unknown resource");
+                    response(NOT_FOUND)
+                }
+                Some(Err(e)) => {
+                    tracing::info!(error = %e, "refused registration request");
+                    with_diagnostic(response(e.code()), &e.to_string())
+                }
+                Some(Ok(RdRequest::Register(r))) => self.register(peer, r).await,
+                Some(Ok(RdRequest::Update { reg_id, update })) => {
+                    self.update(peer, reg_id, update).await
+                }
+                Some(Ok(RdRequest::Deregister { reg_id })) => self.deregister(reg_id).await,
+            }
+        }
+        .instrument(span)
+        .await;
+        self.coap.respond(exchange, answer).await;
+    }
+
+    async fn register(&self, peer: SocketAddr, r: RegisterRequest) -> Packet {
+        let span = tracing::Span::current();
+        span.record("endpoint", r.endpoint.as_str());
+        let reg_id = new_registration_id();
+        span.record("reg_id", reg_id.as_str());
+        let attributes = serde_json::Value::Object(
+            r.attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        );
+        let new = NewRegistration {
+            endpoint: r.endpoint,
+            reg_id,
+            owner_node: self.registry.node().to_string(),
+            peer_addr: peer.to_string(),
+            lifetime_s: i64::from(r.lifetime),
+            binding: r.binding,
+            queue_mode: r.queue_mode,
+            lwm2m_version: r.version.as_str().to_string(),
+            sms_number: r.sms,
+            root_path: r.links.root_path.clone(),
+            object_links: r.raw_links,
+            content_formats: r
+                .links
+                .content_formats
+                .iter()
+                .map(|c| i32::from(*c))
+                .collect(),
+            attributes,
+        };
+        match self.store.register(new).await {
+            Ok((row, replaced)) => {
+                tracing::info!(replaced = replaced.as_deref().unwrap_or(""), "registered");
+                self.registry.own(&row).await;
+                let mut p = response(CREATED);
+                p.add_option(CoapOption::LocationPath, b"rd".to_vec());
+                p.add_option(CoapOption::LocationPath, row.reg_id.into_bytes());
+                p
+            }
+            Err(e) => unavailable(e),
+        }
+    }
+
+    async fn update(&self, peer: SocketAddr, reg_id: String, u: UpdateRequest) -> Packet {
+        tracing::Span::current().record("reg_id", reg_id.as_str());
+        let (root_path, object_links, content_formats) = match u.links {
+            Some((links, raw)) => (
+                Some(links.root_path.clone()),
+                Some(raw),
+                Some(
+                    links
+                        .content_formats
+                        .iter()
+                        .map(|c| i32::from(*c))
+                        .collect(),
+                ),
+            ),
+            None => (None, None, None),
+        };
+        let update = RegistrationUpdate {
+            reg_id,
+            owner_node: self.registry.node().to_string(),
+            peer_addr: peer.to_string(),
+            lifetime_s: u.lifetime.map(i64::from),
+            // A 1.0 client may switch to or from queue mode with a new binding.
+            queue_mode: u.binding.as_ref().map(|b| b.contains('Q')),
+            binding: u.binding,
+            sms_number: u.sms,
+            root_path,
+            object_links,
+            content_formats,
+        };
+        match self.store.update(update).await {
+            Ok(Some(row)) => {
+                tracing::Span::current().record("endpoint", row.endpoint.as_str());
+                tracing::debug!("updated");
+                self.registry.own(&row).await;
+                response(CHANGED)
+            }
+            // Unknown registration id: 4.04 makes the client register again (TS 1.1 §6.2.2).
+            Ok(None) => response(NOT_FOUND),
+            Err(e) => unavailable(e),
+        }
+    }
+
+    async fn deregister(&self, reg_id: String) -> Packet {
+        tracing::Span::current().record("reg_id", reg_id.as_str());
+        match self.store.deregister(reg_id).await {
+            Ok(Some(row)) => {
+                tracing::info!(endpoint = %row.endpoint, "de-registered");
+                self.registry.disown(&row.endpoint, Some(&row.reg_id));
+                response(DELETED)
+            }
+            Ok(None) => response(NOT_FOUND),
+            Err(e) => unavailable(e),
+        }
+    }
+}
+
+fn unavailable(e: StoreError) -> Packet {
+    tracing::warn!(error = %e, "store unavailable, answering 5.03");
+    let mut p = response(SERVICE_UNAVAILABLE);
+    // Max-Age tells the client when to retry (RFC 7252 §5.9.3.4).
+    p.add_option(CoapOption::MaxAge, vec![5]);
+    p
+}
+
+/// RFC 7252 §5.5.2: a diagnostic payload in an error response, human readable.
+fn with_diagnostic(mut p: Packet, text: &str) -> Packet {
+    let mut t = text.as_bytes().to_vec();
+    t.truncate(256);
+    p.payload = t;
+    p
+}
+
+/// 16 hex digits of randomness: unguessable enough that a device cannot update another's
+/// registration by trying ids.
+fn new_registration_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

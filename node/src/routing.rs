@@ -1,0 +1,259 @@
+//! Routed requests: the node side of the request contract (ARCHITECTURE.md).
+//!
+//! A RouteRequest for an endpoint this node owns is acknowledged at once (`SENT`), then the CoAP
+//! request goes to the device and the Result follows on the same reply subject. A Cancel with the
+//! call's ticket, or the call's deadline, drops the CoAP request, which stops retransmission.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use lwm2m_core::content::{CoreModel, Path};
+use lwm2m_core::lwm2m::read::{preferred_format, read_request, read_response, ReadError};
+use lwm2m_proto::subjects::{CANCEL_ALL, TICKET_HEADER};
+use lwm2m_proto::v1::bus::{
+    ack, error, nack, result, route_reply, route_request, Ack, Cancel, Error as BusError, Nack,
+    Result as BusResult, RouteReply, RouteRequest,
+};
+use lwm2m_proto::v1::{ReadRequest, ReadResponse};
+use prost::Message;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::convert::tree_proto;
+use crate::registry::{Registry, Target};
+use crate::udp::{CoapHandle, RequestError};
+
+/// Routed requests handled at once; beyond this the node nacks OVERLOADED.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+pub struct Router {
+    pub registry: Arc<Registry>,
+    pub coap: CoapHandle,
+    pub client: async_nats::Client,
+    /// Tickets of calls in progress → how to cancel them.
+    calls: Mutex<HashMap<String, CancellationToken>>,
+    slots: Arc<Semaphore>,
+}
+
+impl Router {
+    pub fn new(
+        registry: Arc<Registry>,
+        coap: CoapHandle,
+        client: async_nats::Client,
+    ) -> Arc<Router> {
+        Arc::new(Router {
+            registry,
+            coap,
+            client,
+            calls: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        })
+    }
+
+    /// Serves routed requests (from the per-endpoint subscriptions) and cancels until shutdown.
+    pub async fn run(
+        self: Arc<Self>,
+        mut routed: mpsc::Receiver<async_nats::Message>,
+        shutdown: CancellationToken,
+    ) {
+        let mut cancels = match self.client.subscribe(CANCEL_ALL).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot subscribe to cancels");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(m) = routed.recv() => {
+                    let me = self.clone();
+                    match self.slots.clone().try_acquire_owned() {
+                        Ok(permit) => { tokio::spawn(async move { me.serve(m).await; drop(permit); }); }
+                        Err(_) => { tokio::spawn(async move { me.nack(&m, nack::Reason::Overloaded, "node overloaded").await; }); }
+                    }
+                }
+                Some(m) = cancels.next() => {
+                    if let Ok(c) = Cancel::decode(m.payload.as_ref()) {
+                        if let Some(token) = self.lock().get(&c.ticket) {
+                            tracing::info!(ticket = %c.ticket, endpoint = %c.endpoint, "call cancelled by gateway");
+                            token.cancel();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve(self: Arc<Self>, m: async_nats::Message) {
+        let Some(reply_to) = m.reply.clone() else {
+            return;
+        };
+        let req = match RouteRequest::decode(m.payload.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .nack(
+                        &m,
+                        nack::Reason::BadRequest,
+                        &format!("undecodable RouteRequest: {e}"),
+                    )
+                    .await
+            }
+        };
+        let span = tracing::info_span!("routed", ticket = %req.ticket, endpoint = %req.endpoint, node = %self.registry.node());
+        async {
+            let Some(target) = self.registry.get(&req.endpoint) else {
+                return self.nack(&m, nack::Reason::NotOwner, "endpoint is not owned by this node").await;
+            };
+            let token = CancellationToken::new();
+            self.lock().insert(req.ticket.clone(), token.clone());
+            self.reply(&reply_to, route_reply::Reply::Ack(Ack { state: ack::State::Sent as i32, node: self.registry.node().into() })).await;
+            let deadline = deadline_from(req.deadline_unix_ms);
+            let result = tokio::select! {
+                r = self.execute(&target, req.operation.clone()) => Some(r),
+                _ = token.cancelled() => None,
+                _ = tokio::time::sleep(deadline) => Some(error_result(error::Kind::Timeout, "deadline passed before the device answered")),
+            };
+            self.lock().remove(&req.ticket);
+            if let Some(result) = result {
+                self.reply(&reply_to, route_reply::Reply::Result(result)).await;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {
+        match op {
+            Some(route_request::Operation::Read(r)) => self.read(target, r).await,
+            None => error_result(error::Kind::BadRequest, "no operation"),
+        }
+    }
+
+    async fn read(&self, target: &Target, r: ReadRequest) -> BusResult {
+        let path = match Path::parse(&r.path) {
+            Ok(p) => p,
+            Err(e) => {
+                return error_result(error::Kind::BadRequest, &format!("path {:?}: {e}", r.path))
+            }
+        };
+        let accept = match (r.content_format, r.text_plain) {
+            (_, true) => Some(0),
+            (0, false) => preferred_format(&target.content_formats),
+            (cf, false) => match u16::try_from(cf) {
+                Ok(cf) => Some(cf),
+                Err(_) => {
+                    return error_result(error::Kind::BadRequest, "content_format out of range")
+                }
+            },
+        };
+        let packet = read_request(&target.root_path, &path, accept);
+        let response = match self.coap.request(target.peer, packet).await {
+            Ok(p) => p,
+            Err(e) => return request_failed(e),
+        };
+        let code = response.header.code.to_string();
+        match read_response(&path, &response, &CoreModel) {
+            Ok(content) => BusResult {
+                coap_code: code,
+                error: None,
+                response: Some(result::Response::Read(ReadResponse {
+                    content: Some(tree_proto(&content.tree)),
+                    coap_code: content.code,
+                    content_format: u32::from(content.format),
+                })),
+            },
+            Err(ReadError::Device(code)) => BusResult {
+                coap_code: code.clone(),
+                error: Some(BusError {
+                    kind: error::Kind::DeviceError as i32,
+                    message: format!("device answered {code}"),
+                }),
+                response: None,
+            },
+            Err(e @ ReadError::UnsupportedFormat(_)) => BusResult {
+                coap_code: code,
+                error: Some(BusError {
+                    kind: error::Kind::UnsupportedContentFormat as i32,
+                    message: e.to_string(),
+                }),
+                response: None,
+            },
+            Err(e @ ReadError::BadContent { .. }) => BusResult {
+                coap_code: code,
+                error: Some(BusError {
+                    kind: error::Kind::BadContent as i32,
+                    message: e.to_string(),
+                }),
+                response: None,
+            },
+        }
+    }
+
+    async fn nack(&self, m: &async_nats::Message, reason: nack::Reason, message: &str) {
+        if let Some(reply_to) = &m.reply {
+            let nack = Nack {
+                reason: reason as i32,
+                message: message.into(),
+                node: self.registry.node().into(),
+            };
+            self.reply(reply_to, route_reply::Reply::Nack(nack)).await;
+        }
+    }
+
+    async fn reply(&self, to: &async_nats::Subject, reply: route_reply::Reply) {
+        let payload = Bytes::from(RouteReply { reply: Some(reply) }.encode_to_vec());
+        if let Err(e) = self.client.publish(to.clone(), payload).await {
+            tracing::warn!(error = %e, "cannot publish route reply");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The ticket of a routed message, for log lines when the payload does not decode.
+pub fn ticket_of(m: &async_nats::Message) -> Option<String> {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get(TICKET_HEADER))
+        .map(|v| v.to_string())
+}
+
+fn deadline_from(unix_ms: i64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    // No deadline given: the CoAP layer's own retransmission limit ends the request.
+    if unix_ms <= 0 {
+        return Duration::from_secs(3600);
+    }
+    Duration::from_millis(unix_ms.saturating_sub(now).max(0) as u64)
+}
+
+fn error_result(kind: error::Kind, message: &str) -> BusResult {
+    BusResult {
+        coap_code: String::new(),
+        error: Some(BusError {
+            kind: kind as i32,
+            message: message.into(),
+        }),
+        response: None,
+    }
+}
+
+fn request_failed(e: RequestError) -> BusResult {
+    let kind = match e {
+        RequestError::Timeout => error::Kind::Timeout,
+        RequestError::Reset => error::Kind::Reset,
+        RequestError::Overloaded | RequestError::Closed => error::Kind::Unavailable,
+    };
+    error_result(kind, &e.to_string())
+}

@@ -1,0 +1,305 @@
+//! The tokio driver of the CoAP message layer over one UDP socket.
+//!
+//! One task owns the socket and the sans-IO [`Endpoint`]; everything else talks to it through a
+//! bounded command channel ([`CoapHandle`]) and receives inbound requests from a bounded channel.
+//! There is no task per message and no lock on the hot path.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use coap_lite::Packet;
+use lwm2m_core::coap::{Config, Endpoint, Event, ExchangeId, FailReason, RequestId};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Largest datagram read; CoAP over UDP stays far below (RFC 7252 §4.6).
+const MAX_DATAGRAM: usize = 65_535;
+/// Datagrams handled per wake-up before the loop services commands and timers again.
+const RECV_BURST: usize = 64;
+
+/// An inbound request for the application layer.
+#[derive(Debug)]
+pub struct Incoming {
+    pub exchange: ExchangeId,
+    pub peer: SocketAddr,
+    pub request: Packet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("the device did not answer (retransmissions exhausted)")]
+    Timeout,
+    #[error("the device reset the request")]
+    Reset,
+    #[error("too many requests in flight")]
+    Overloaded,
+    #[error("CoAP driver stopped")]
+    Closed,
+}
+
+enum Command {
+    Respond {
+        exchange: ExchangeId,
+        response: Packet,
+    },
+    Send {
+        key: u64,
+        peer: SocketAddr,
+        request: Packet,
+        reply: oneshot::Sender<Result<Packet, RequestError>>,
+    },
+    Cancel {
+        key: u64,
+    },
+}
+
+/// Handle to a running driver; cheap to clone.
+#[derive(Clone)]
+pub struct CoapHandle {
+    commands: mpsc::Sender<Command>,
+    keys: Arc<AtomicU64>,
+    local: SocketAddr,
+}
+
+impl CoapHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Answers an inbound request (piggy-backed or separate, the message layer decides).
+    pub async fn respond(&self, exchange: ExchangeId, response: Packet) {
+        let _ = self
+            .commands
+            .send(Command::Respond { exchange, response })
+            .await;
+    }
+
+    /// Sends a CON request and waits for the response. Dropping the future cancels the request:
+    /// retransmission stops (the cancel path of the request contract).
+    pub async fn request(&self, peer: SocketAddr, request: Packet) -> Result<Packet, RequestError> {
+        let key = self.keys.fetch_add(1, Ordering::Relaxed);
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Send {
+                key,
+                peer,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Closed)?;
+        let mut guard = CancelGuard {
+            commands: Some(self.commands.clone()),
+            key,
+        };
+        let result = rx.await.map_err(|_| RequestError::Closed);
+        guard.commands = None;
+        result?
+    }
+}
+
+/// Cancels a request whose caller went away before it completed.
+struct CancelGuard {
+    commands: Option<mpsc::Sender<Command>>,
+    key: u64,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.commands.take() {
+            let key = self.key;
+            // The channel may be full; a cancel must not be lost, so fall back to a task.
+            if let Err(mpsc::error::TrySendError::Full(cmd)) = c.try_send(Command::Cancel { key }) {
+                tokio::spawn(async move {
+                    let _ = c.send(cmd).await;
+                });
+            }
+        }
+    }
+}
+
+/// Starts the driver on `socket`. Inbound requests arrive on the returned receiver; when it is
+/// full the driver answers 5.03 itself (backpressure instead of memory growth).
+pub fn start(
+    socket: UdpSocket,
+    config: Config,
+    inbound_capacity: usize,
+    shutdown: CancellationToken,
+) -> std::io::Result<(
+    CoapHandle,
+    mpsc::Receiver<Incoming>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let local = socket.local_addr()?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(4096);
+    let (in_tx, in_rx) = mpsc::channel(inbound_capacity.max(1));
+    let seed = rand::random::<u64>();
+    let driver = Driver {
+        socket,
+        endpoint: Endpoint::new(config, seed),
+        epoch: Instant::now(),
+        pending: HashMap::new(),
+        by_key: HashMap::new(),
+        inbound: in_tx,
+    };
+    let task = tokio::spawn(driver.run(cmd_rx, shutdown));
+    Ok((
+        CoapHandle {
+            commands: cmd_tx,
+            keys: Arc::new(AtomicU64::new(1)),
+            local,
+        },
+        in_rx,
+        task,
+    ))
+}
+
+struct Driver {
+    socket: UdpSocket,
+    endpoint: Endpoint,
+    epoch: Instant,
+    pending: HashMap<RequestId, (u64, oneshot::Sender<Result<Packet, RequestError>>)>,
+    by_key: HashMap<u64, RequestId>,
+    inbound: mpsc::Sender<Incoming>,
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let _ = self.epoch;
+        loop {
+            self.flush().await;
+            let deadline = self.endpoint.poll_timeout().map(Instant::from_std);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, peer)) => {
+                        let _span = tracing::debug_span!("datagram", %peer, len = n).entered();
+                        self.endpoint.handle_datagram(std::time::Instant::now(), peer, &buf[..n]);
+                        for _ in 0..RECV_BURST {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, peer)) => self.endpoint.handle_datagram(std::time::Instant::now(), peer, &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    // ICMP port unreachable surfaces as an error on Linux; it concerns one peer.
+                    Err(e) => tracing::debug!(error = %e, "udp recv"),
+                },
+                Some(cmd) = commands.recv() => {
+                    self.command(cmd);
+                    while let Ok(cmd) = commands.try_recv() {
+                        self.command(cmd);
+                    }
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.endpoint.handle_timeout(std::time::Instant::now());
+                }
+            }
+            self.dispatch();
+        }
+        self.flush().await;
+        for (_, (_, reply)) in self.pending.drain() {
+            let _ = reply.send(Err(RequestError::Closed));
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = std::time::Instant::now();
+        match cmd {
+            Command::Respond { exchange, response } => {
+                self.endpoint.respond(now, exchange, response);
+            }
+            Command::Send {
+                key,
+                peer,
+                request,
+                reply,
+            } => match self.endpoint.send_request(now, peer, request) {
+                Ok(id) => {
+                    self.pending.insert(id, (key, reply));
+                    self.by_key.insert(key, id);
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(RequestError::Overloaded));
+                }
+            },
+            Command::Cancel { key } => {
+                if let Some(id) = self.by_key.remove(&key) {
+                    self.endpoint.cancel_request(id);
+                    self.pending.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let now = std::time::Instant::now();
+        while let Some(event) = self.endpoint.poll_event() {
+            match event {
+                Event::Request {
+                    exchange,
+                    peer,
+                    request,
+                } => {
+                    if let Err(mpsc::error::TrySendError::Full(incoming)) =
+                        self.inbound.try_send(Incoming {
+                            exchange,
+                            peer,
+                            request,
+                        })
+                    {
+                        tracing::warn!(peer = %incoming.peer, "inbound queue full, answering 5.03");
+                        self.endpoint.respond(
+                            now,
+                            incoming.exchange,
+                            lwm2m_core::lwm2m::options::response(0xA3),
+                        );
+                    }
+                }
+                Event::Response {
+                    request, response, ..
+                } => self.complete(request, Ok(response)),
+                Event::RequestFailed {
+                    request, reason, ..
+                } => {
+                    let e = match reason {
+                        FailReason::Timeout => RequestError::Timeout,
+                        FailReason::Reset => RequestError::Reset,
+                    };
+                    self.complete(request, Err(e));
+                }
+                Event::Rejected { peer, reason } => {
+                    tracing::info!(%peer, %reason, "rejected datagram")
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, id: RequestId, result: Result<Packet, RequestError>) {
+        if let Some((key, reply)) = self.pending.remove(&id) {
+            self.by_key.remove(&key);
+            let _ = reply.send(result);
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            if let Err(e) = self.socket.send_to(&t.bytes, t.peer).await {
+                tracing::debug!(peer = %t.peer, error = %e, "udp send");
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
