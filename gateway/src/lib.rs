@@ -1,6 +1,7 @@
 //! lwm2m-gateway: the stateless gRPC front of the cluster, and the `lwm2m` CLI.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod deadline;
 pub mod route;

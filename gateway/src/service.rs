@@ -96,7 +96,7 @@ impl DeviceService for Service {
 
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let deadline =
-            Instant::now() + request_deadline(request.metadata()).unwrap_or(self.default_timeout);
+            Instant::now() + call_budget(request_deadline(request.metadata()), self.default_timeout);
         let r = request.into_inner();
         check_endpoint(&r.endpoint)?;
         lwm2m_core_path_check(&r.path)?;
@@ -123,6 +123,15 @@ impl DeviceService for Service {
                 "{endpoint}: node answered without read content"
             ))),
         }
+    }
+}
+
+/// Time the gateway gives a device call. With a caller deadline, a little less than it, so that
+/// our DEADLINE_EXCEEDED (and its cancel) reaches the caller before its own timer fires.
+fn call_budget(caller: Option<Duration>, default: Duration) -> Duration {
+    match caller {
+        Some(d) => d.saturating_sub((d / 10).min(Duration::from_millis(50))),
+        None => default,
     }
 }
 

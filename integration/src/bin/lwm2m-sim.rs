@@ -48,11 +48,13 @@ async fn main() -> anyhow::Result<()> {
         devices.len(),
         args.lifetime / 2
     );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(u64::from(args.lifetime / 2).max(1)));
     tick.tick().await;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
             _ = tick.tick() => {
                 for d in &devices {
                     match d.update(None, None).await {

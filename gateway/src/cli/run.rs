@@ -1,0 +1,281 @@
+//! Executes a parsed command line against a gateway and turns the outcome into an exit code.
+//!
+//! Error contract: a failed call prints `error: <GRPC_CODE>: <message>` (plus
+//! `(device answered 4.04)` when the error metadata carries `lwm2m-coap-code`) and exits 1; a
+//! gateway that cannot be reached prints a message naming its URL and exits 2.
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use lwm2m_proto::v1::device_service_client::DeviceServiceClient;
+use lwm2m_proto::v1::watch_registrations_request::Start;
+use lwm2m_proto::v1::{
+    GetRegistrationRequest, ListRegistrationsRequest, ReadRequest, WatchRegistrationsRequest,
+};
+use serde_json::Value as Json;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use super::args::{Cli, Command};
+use super::{code_name, json, text};
+use crate::status::COAP_CODE_KEY;
+
+type Client = DeviceServiceClient<Channel>;
+
+/// First pause before `watch` reconnects; doubles per failed attempt up to [`MAX_BACKOFF`], and
+/// resets once an event arrives.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The gateway could not be reached (bad URL, refused, timed out): exit code 2.
+#[derive(Debug)]
+pub struct ConnectError {
+    url: String,
+    /// Printed with `{:#}`: tonic's own message is just "transport error", the useful part
+    /// (e.g. "Connection refused") is further down the source chain.
+    source: anyhow::Error,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot connect to gateway {}: {:#}", self.url, self.source)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Runs the command and reports failures on stderr; returns the process exit code.
+pub async fn main(cli: Cli) -> ExitCode {
+    let Err(e) = run(cli).await else { return ExitCode::SUCCESS };
+    if let Some(status) = e.downcast_ref::<Status>() {
+        eprintln!("error: {}", status_line(status));
+        return ExitCode::from(1);
+    }
+    if e.downcast_ref::<ConnectError>().is_some() {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+        return ExitCode::SUCCESS; // `lwm2m list | head`: the reader has seen enough.
+    }
+    eprintln!("error: {e:#}");
+    ExitCode::from(1)
+}
+
+/// `<GRPC_CODE>: <message>[ (device answered <coap>)]`.
+pub fn status_line(s: &Status) -> String {
+    let mut line = code_name(s.code()).to_string();
+    if !s.message().is_empty() {
+        line.push_str(": ");
+        line.push_str(s.message());
+    }
+    if let Some(coap) = s.metadata().get(COAP_CODE_KEY).and_then(|v| v.to_str().ok()) {
+        line.push_str(&format!(" (device answered {coap})"));
+    }
+    line
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let timeout = cli.timeout();
+    let mut client = connect(&cli.gateway, timeout).await?;
+    match cli.command {
+        Command::List { prefix, page_size, page_token, all } => {
+            let req = ListRegistrationsRequest {
+                page_size: page_size.unwrap_or(0),
+                page_token: page_token.unwrap_or_default(),
+                endpoint_prefix: prefix.unwrap_or_default(),
+            };
+            list(&mut client, req, all, cli.json, timeout).await
+        }
+        Command::Get { endpoint } => {
+            let call = client.get_registration(request(GetRegistrationRequest { endpoint }, timeout));
+            let resp = deadline(timeout, call).await?.into_inner();
+            let reg = resp.registration.context("the gateway answered without a registration")?;
+            match cli.json {
+                true => emit_json(&json::registration_json(&reg)),
+                false => emit(&text::registration_details(&reg)),
+            }
+        }
+        Command::Read { endpoint, path, format } => {
+            let f = format.unwrap_or_default();
+            let req = ReadRequest {
+                endpoint: endpoint.clone(),
+                path: path.clone(),
+                content_format: f.content_format,
+                text_plain: f.text_plain,
+            };
+            let resp = deadline(timeout, client.read(request(req, timeout))).await?;
+            let coap = resp.metadata().get(COAP_CODE_KEY).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let resp = resp.into_inner();
+            match cli.json {
+                true => emit_json(&json::read_json(&endpoint, &path, &resp, coap.as_deref())),
+                false => emit(&text::render_content(&path, resp.content.as_ref())),
+            }
+        }
+        Command::Watch { from_seq, from_time } => {
+            let start = from_seq.map(Start::FromSequence).or(from_time.map(Start::FromTime));
+            watch(&mut client, start, cli.json, timeout).await
+        }
+    }
+}
+
+/// Connects eagerly, so an unreachable gateway is reported as such (exit 2) rather than as the
+/// first call's UNAVAILABLE.
+async fn connect(url: &str, timeout: Duration) -> Result<Client> {
+    let fail = |source: anyhow::Error| ConnectError { url: url.to_string(), source };
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|e| fail(anyhow::Error::new(e).context("invalid URL")))?
+        .connect_timeout(timeout);
+    match tokio::time::timeout(timeout, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(DeviceServiceClient::new(channel)),
+        Ok(Err(e)) => Err(fail(anyhow::Error::new(e)).into()),
+        Err(_) => Err(fail(anyhow::anyhow!("no connection within {}s", timeout.as_secs())).into()),
+    }
+}
+
+/// A request carrying the call deadline (sent to the gateway as `grpc-timeout`).
+fn request<T>(msg: T, timeout: Duration) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.set_timeout(timeout);
+    req
+}
+
+/// Enforces the deadline on this side too, in case the gateway never answers at all; the
+/// grace second lets the gateway's own DEADLINE_EXCEEDED (with its metadata) arrive first.
+async fn deadline<T>(timeout: Duration, call: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+    match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
+        Ok(r) => r,
+        Err(_) => Err(Status::deadline_exceeded(format!("no answer within {}s", timeout.as_secs()))),
+    }
+}
+
+fn emit(s: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn emit_json(doc: &Json) -> Result<()> {
+    emit(&format!("{}\n", serde_json::to_string_pretty(doc)?))
+}
+
+async fn list(client: &mut Client, mut req: ListRegistrationsRequest, all: bool, as_json: bool, timeout: Duration) -> Result<()> {
+    let mut regs = Vec::new();
+    let next = loop {
+        let call = client.list_registrations(request(req.clone(), timeout));
+        let page = deadline(timeout, call).await?.into_inner();
+        regs.extend(page.registrations);
+        if !all || page.next_page_token.is_empty() {
+            break page.next_page_token;
+        }
+        if page.next_page_token == req.page_token {
+            bail!("the gateway returned page token {:?} twice; stopping", req.page_token);
+        }
+        req.page_token = page.next_page_token;
+    };
+    match as_json {
+        true => emit_json(&json::list_json(&regs, Some(&next)))?,
+        false => emit(&text::registration_table(&regs))?,
+    }
+    if !next.is_empty() {
+        eprintln!("next page token: {next}  (continue with --page-token {next})");
+    }
+    Ok(())
+}
+
+/// Status codes after which reconnecting cannot help: the request itself is refused.
+fn is_fatal(code: Code) -> bool {
+    matches!(code, Code::InvalidArgument | Code::Unimplemented | Code::PermissionDenied | Code::Unauthenticated)
+}
+
+/// Follows the event stream until Ctrl-C. On a stream error or end it waits (exponential
+/// back-off) and calls again with `from_sequence` = last sequence seen + 1 — the resume contract
+/// of WatchRegistrations — so no event is lost or repeated across reconnects.
+async fn watch(client: &mut Client, mut start: Option<Start>, as_json: bool, timeout: Duration) -> Result<()> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut backoff = INITIAL_BACKOFF;
+    loop {
+        let attempt = watch_once(client, &mut start, &mut backoff, as_json, timeout);
+        let outcome = tokio::select! {
+            r = &mut ctrl_c => return r.context("waiting for Ctrl-C"),
+            r = attempt => r,
+        };
+        let why = match outcome {
+            Ok(()) => "the gateway closed the stream".to_string(),
+            Err(e) => match e.downcast::<Status>() {
+                Ok(s) if !is_fatal(s.code()) => status_line(&s),
+                Ok(s) => return Err(s.into()),
+                Err(e) => return Err(e),
+            },
+        };
+        let from = match &start {
+            Some(Start::FromSequence(n)) => format!("from sequence {n}"),
+            Some(Start::FromTime(t)) => format!("from {}", text::rfc3339(t)),
+            None => "from now".to_string(),
+        };
+        eprintln!("watch: {why}; reconnecting {from} in {:.1}s", backoff.as_secs_f64());
+        tokio::select! {
+            r = &mut ctrl_c => return r.context("waiting for Ctrl-C"),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One stream: opens it (within `timeout`), prints events, and advances `start` past each one.
+async fn watch_once(client: &mut Client, start: &mut Option<Start>, backoff: &mut Duration, as_json: bool, timeout: Duration) -> Result<()> {
+    let req = Request::new(WatchRegistrationsRequest { start: *start });
+    let mut stream = deadline(timeout, client.watch_registrations(req)).await?.into_inner();
+    while let Some(ev) = stream.message().await? {
+        match as_json {
+            true => emit(&format!("{}\n", json::event_json(&ev)))?,
+            false => emit(&text::event_line(&ev))?,
+        }
+        if ev.sequence > 0 {
+            *start = Some(Start::FromSequence(ev.sequence + 1));
+        }
+        *backoff = INITIAL_BACKOFF;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::metadata::MetadataValue;
+
+    #[test]
+    fn status_line_names_code_message_and_coap_code() {
+        let mut s = Status::not_found("dev-1: not found");
+        assert_eq!(status_line(&s), "NOT_FOUND: dev-1: not found");
+        s.metadata_mut().insert(COAP_CODE_KEY, MetadataValue::from_static("4.04"));
+        assert_eq!(status_line(&s), "NOT_FOUND: dev-1: not found (device answered 4.04)");
+        assert_eq!(status_line(&Status::unavailable("")), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn only_refusals_stop_watch() {
+        assert!(is_fatal(Code::InvalidArgument));
+        assert!(!is_fatal(Code::Unavailable));
+        assert!(!is_fatal(Code::Internal));
+    }
+
+    #[tokio::test]
+    async fn unreachable_gateway_is_a_connect_error() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let e = connect("http://127.0.0.1:1", Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.downcast_ref::<ConnectError>().is_some());
+        assert!(e.to_string().starts_with("cannot connect to gateway http://127.0.0.1:1: "), "{e}");
+        let e = connect("not a url", Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.to_string().starts_with("cannot connect to gateway not a url: invalid URL"), "{e}");
+    }
+}
+
+#[cfg(test)]
+#[path = "e2e_tests.rs"]
+mod e2e_tests;

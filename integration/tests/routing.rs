@@ -1,0 +1,217 @@
+//! Routed requests end to end: the gateway's ack / timeout / cancel contract against real nodes.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
+use common::*;
+use lwm2m_proto::v1::{content, value, GetRegistrationRequest, ReadRequest};
+use tokio::net::UdpSocket;
+use tonic::Code;
+
+fn read(endpoint: &str, path: &str, content_format: u32) -> tonic::Request<ReadRequest> {
+    tonic::Request::new(ReadRequest { endpoint: endpoint.into(), path: path.into(), content_format, text_plain: false })
+}
+
+fn string_of(v: &Option<lwm2m_proto::v1::Value>) -> Option<String> {
+    match v.as_ref()?.kind.as_ref()? {
+        value::Kind::StringValue(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_through_gateway_returns_device_values_in_each_format() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-read");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+
+    // 0 = node's choice (SenML JSON, declared by the device); then TLV explicitly.
+    for (cf, expected_cf) in [(0, 110), (11542, 11542)] {
+        let resp = api.read(read(&ep, "/3/0", cf)).await.unwrap();
+        assert_eq!(resp.metadata().get("lwm2m-coap-code").unwrap(), "2.05");
+        let r = resp.into_inner();
+        assert_eq!(r.content_format, expected_cf);
+        let Some(content::Node::Instance(inst)) = r.content.unwrap().node else { panic!("not an instance") };
+        assert_eq!(inst.id, 0);
+        let res = |id: u32| inst.resources.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("resource {id}"));
+        assert_eq!(string_of(&res(0).value).as_deref(), Some("Open Mobile Alliance"));
+        assert_eq!(string_of(&res(2).value), Some(format!("SN-{ep}")));
+        assert_eq!(res(9).value.as_ref().unwrap().kind, Some(value::Kind::IntegerValue(100)));
+        assert_eq!(res(13).value.as_ref().unwrap().kind, Some(value::Kind::TimeValue(1_367_491_215)));
+        let volts = res(7);
+        assert!(volts.multiple);
+        let v: Vec<_> = volts.instances.iter().map(|i| (i.id, i.value.as_ref().unwrap().kind.clone())).collect();
+        assert_eq!(v, vec![(0, Some(value::Kind::IntegerValue(3800))), (1, Some(value::Kind::IntegerValue(5000)))]);
+    }
+
+    // A single resource as text/plain.
+    let mut req = read(&ep, "/3/0/1", 0);
+    req.get_mut().text_plain = true;
+    let r = api.read(req).await.unwrap().into_inner();
+    assert_eq!(r.content_format, 0);
+    let Some(content::Node::Resource(res)) = r.content.unwrap().node else { panic!("not a resource") };
+    assert_eq!(string_of(&res.value).as_deref(), Some("Lightweight M2M Client"));
+
+    // Device errors map to gRPC codes with the CoAP code in metadata.
+    let err = api.read(read(&ep, "/3/0/21", 0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(err.metadata().get("lwm2m-coap-code").unwrap(), "4.04");
+    // Bad arguments never reach the device.
+    let before = dev.reads_answered();
+    for (e, p) in [("", "/3/0"), (ep.as_str(), "3/0"), (ep.as_str(), "/3/x"), (ep.as_str(), "/1/2/3/4/5")] {
+        let err = api.read(read(e, p, 0)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{e:?} {p:?}");
+    }
+    assert_eq!(dev.reads_answered(), before);
+    // Unknown endpoint.
+    let err = api.read(read(&unique("nobody"), "/3/0", 0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_owning_node_gives_unavailable_within_the_ack_timeout() {
+    let svc = Services::get();
+    let mut node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &["--ack-timeout", "0.5"]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-orphan");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+    node.proc.kill9();
+
+    let start = std::time::Instant::now();
+    let err = api.read(read(&ep, "/3/0", 0)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains(&ep), "message names the endpoint: {}", err.message());
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+}
+
+/// A device that registers from a raw socket and then never answers; counts what it receives.
+struct SilentDevice {
+    sock: UdpSocket,
+}
+
+impl SilentDevice {
+    async fn register(endpoint: &str, server: SocketAddr) -> SilentDevice {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut p = Packet::new();
+        p.header.set_type(MessageType::Confirmable);
+        p.header.message_id = 7;
+        p.set_token(vec![9, 9]);
+        p.header.code = MessageClass::Request(RequestType::Post);
+        p.add_option(CoapOption::UriPath, b"rd".to_vec());
+        p.add_option(CoapOption::UriQuery, format!("ep={endpoint}").into_bytes());
+        p.payload = b"</3/0>".to_vec();
+        sock.send_to(&p.to_bytes().unwrap(), server).await.unwrap();
+        let mut buf = [0u8; 512];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(Packet::from_bytes(&buf[..n]).unwrap().header.code.to_string(), "2.01");
+        SilentDevice { sock }
+    }
+
+    /// Datagrams received within `window`.
+    async fn count_for(&self, window: Duration) -> usize {
+        let mut buf = [0u8; 2048];
+        let mut n = 0;
+        let end = tokio::time::Instant::now() + window;
+        while let Ok(Ok(_)) = tokio::time::timeout_at(end, self.sock.recv_from(&mut buf)).await {
+            n += 1;
+        }
+        n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_that_never_answers_gives_deadline_exceeded_and_retransmission_stops() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("silent");
+    let dev = SilentDevice::register(&ep, node.coap).await;
+
+    let mut req = read(&ep, "/3/0", 0);
+    req.set_timeout(Duration::from_millis(800));
+    let counting = tokio::spawn(async move { dev.count_for(Duration::from_secs(7)).await });
+    let err = api.read(req).await.unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    // RFC 7252 back-off: without the cancel, retransmissions would arrive at 2–3 s and 6–9 s.
+    assert_eq!(counting.await.unwrap(), 1, "only the first transmission reaches the device");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cancel_the_node_retransmits() {
+    // The control for the test above: the same silent device sees retransmissions while the
+    // call is still running, so "1 datagram" there really means the node stopped.
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("silent-ctl");
+    let dev = SilentDevice::register(&ep, node.coap).await;
+    let mut req = read(&ep, "/3/0", 0);
+    req.set_timeout(Duration::from_secs(10));
+    let call = tokio::spawn(async move { api.read(req).await });
+    assert!(dev.count_for(Duration::from_secs(4)).await >= 2);
+    call.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_that_goes_away_makes_the_node_cancel() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let ep = unique("silent-cancel");
+    let dev = SilentDevice::register(&ep, node.coap).await;
+    let url = gw.url.clone();
+    let endpoint = ep.clone();
+    let call = tokio::spawn(async move {
+        let mut api = grpc(&url).await;
+        let mut req = read(&endpoint, "/3/0", 0);
+        req.set_timeout(Duration::from_secs(60));
+        api.read(req).await
+    });
+    let counting = tokio::spawn(async move { dev.count_for(Duration::from_secs(7)).await });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    call.abort(); // drops the client: the HTTP/2 stream is reset, the gateway drops the call
+    assert_eq!(counting.await.unwrap(), 1, "the node stopped retransmitting after the cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_that_registers_again_through_a_second_node_is_read_through_it() {
+    let svc = Services::get();
+    let node1 = start_node(&svc, &unique("node1"), free_udp_port(), &[]);
+    let node2 = start_node(&svc, &unique("node2"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-move");
+
+    let first = SimDevice::start(sim(&ep, &node1)).await.unwrap();
+    first.register().await.unwrap();
+    assert!(api.read(read(&ep, "/3/0/0", 0)).await.is_ok());
+    assert_eq!(first.reads_answered(), 1);
+
+    // The device comes back through another node (as after a load-balancer change).
+    first.stop();
+    let second = SimDevice::start(sim(&ep, &node2)).await.unwrap();
+    second.register().await.unwrap();
+    let reg = api.get_registration(GetRegistrationRequest { endpoint: ep.clone() }).await.unwrap().into_inner().registration.unwrap();
+    assert_eq!(reg.owner_node, node2.id);
+    // Node 1 learns of the move from the event and drops its route; reads go to node 2.
+    let ok = eventually(Duration::from_secs(5), || {
+        let mut api = api.clone();
+        let ep = ep.clone();
+        async move { api.read(read(&ep, "/3/0/0", 0)).await.ok() }
+    })
+    .await;
+    assert!(ok.is_some(), "read through the second node");
+    assert!(second.reads_answered() >= 1);
+    assert_eq!(first.reads_answered(), 1);
+}
