@@ -4,15 +4,16 @@
 # so that `eval "$(scripts/services.sh)"` works. Everything else goes to stderr.
 #
 # Environment (all optional):
-#   LWM2M_STATE   state directory (default: <repo>/.state)
+#   LWM2M_STATE   state directory (default: /var/tmp/lwm2m-services, shared by every checkout on
+#                 the machine, so that clones reuse one Postgres and one nats-server)
+#   LWM2M_DB      database name (default lwm2m; scripts/test.sh uses lwm2m_test)
 #   PG_PORT       PostgreSQL port (default 55432)    NATS_PORT  nats-server port (default 54222)
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-state=${LWM2M_STATE:-$root/.state}
+state=${LWM2M_STATE:-/var/tmp/lwm2m-services}
 pg_port=${PG_PORT:-55432}
 nats_port=${NATS_PORT:-54222}
-db=lwm2m
+db=${LWM2M_DB:-lwm2m}
 mkdir -p "$state"
 log() { echo "services: $*" >&2; }
 
@@ -48,7 +49,8 @@ if [ ! -f "$pg_data/PG_VERSION" ]; then
   [ "$(id -u)" = 0 ] && chown postgres "$pg_data"
   run_pg "$pg_bin/initdb" -D "$pg_data" -U "$pg_user" --auth=trust -E UTF8 >&2
 fi
-if ! run_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+pg_ready() { "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" >/dev/null 2>&1; }
+if ! pg_ready && ! run_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$pg_port"
   [ "$(id -u)" = 0 ] && chown -R postgres "$pg_data"
   run_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 60 \

@@ -12,8 +12,18 @@ if ! command -v coap-client-notls >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends libcoap3-bin >&2
 fi
 
-eval "$(scripts/services.sh)"
+# Tests get their own database, so a running demo (scripts/run.sh) never sees test devices.
+eval "$(LWM2M_DB=lwm2m_test scripts/services.sh)"
 
 # The end-to-end tests start the binaries: build them first.
 cargo build --workspace --bins --tests
-cargo test --workspace --no-fail-fast "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

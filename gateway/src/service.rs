@@ -95,8 +95,8 @@ impl DeviceService for Service {
     }
 
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
-        let deadline =
-            Instant::now() + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let deadline = Instant::now()
+            + call_budget(request_deadline(request.metadata()), self.default_timeout);
         let r = request.into_inner();
         check_endpoint(&r.endpoint)?;
         lwm2m_core_path_check(&r.path)?;

@@ -364,3 +364,18 @@ async fn malformed_input_gets_an_error_and_changes_nothing() {
     );
     assert_eq!(registration_count(&db, &prefix).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_node_cleanly_and_keeps_registrations() {
+    let svc = Services::get();
+    let mut node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let db = pool(&svc).await;
+    let ep = unique("sim-term");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+    assert!(
+        node.proc.terminate(Duration::from_secs(15)),
+        "node exits with status 0 after SIGTERM"
+    );
+    assert_eq!(registration_count(&db, &ep).await, 1);
+}

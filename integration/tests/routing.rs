@@ -12,7 +12,12 @@ use tokio::net::UdpSocket;
 use tonic::Code;
 
 fn read(endpoint: &str, path: &str, content_format: u32) -> tonic::Request<ReadRequest> {
-    tonic::Request::new(ReadRequest { endpoint: endpoint.into(), path: path.into(), content_format, text_plain: false })
+    tonic::Request::new(ReadRequest {
+        endpoint: endpoint.into(),
+        path: path.into(),
+        content_format,
+        text_plain: false,
+    })
 }
 
 fn string_of(v: &Option<lwm2m_proto::v1::Value>) -> Option<String> {
@@ -38,17 +43,43 @@ async fn read_through_gateway_returns_device_values_in_each_format() {
         assert_eq!(resp.metadata().get("lwm2m-coap-code").unwrap(), "2.05");
         let r = resp.into_inner();
         assert_eq!(r.content_format, expected_cf);
-        let Some(content::Node::Instance(inst)) = r.content.unwrap().node else { panic!("not an instance") };
+        let Some(content::Node::Instance(inst)) = r.content.unwrap().node else {
+            panic!("not an instance")
+        };
         assert_eq!(inst.id, 0);
-        let res = |id: u32| inst.resources.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("resource {id}"));
-        assert_eq!(string_of(&res(0).value).as_deref(), Some("Open Mobile Alliance"));
+        let res = |id: u32| {
+            inst.resources
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap_or_else(|| panic!("resource {id}"))
+        };
+        assert_eq!(
+            string_of(&res(0).value).as_deref(),
+            Some("Open Mobile Alliance")
+        );
         assert_eq!(string_of(&res(2).value), Some(format!("SN-{ep}")));
-        assert_eq!(res(9).value.as_ref().unwrap().kind, Some(value::Kind::IntegerValue(100)));
-        assert_eq!(res(13).value.as_ref().unwrap().kind, Some(value::Kind::TimeValue(1_367_491_215)));
+        assert_eq!(
+            res(9).value.as_ref().unwrap().kind,
+            Some(value::Kind::IntegerValue(100))
+        );
+        assert_eq!(
+            res(13).value.as_ref().unwrap().kind,
+            Some(value::Kind::TimeValue(1_367_491_215))
+        );
         let volts = res(7);
         assert!(volts.multiple);
-        let v: Vec<_> = volts.instances.iter().map(|i| (i.id, i.value.as_ref().unwrap().kind.clone())).collect();
-        assert_eq!(v, vec![(0, Some(value::Kind::IntegerValue(3800))), (1, Some(value::Kind::IntegerValue(5000)))]);
+        let v: Vec<_> = volts
+            .instances
+            .iter()
+            .map(|i| (i.id, i.value.as_ref().unwrap().kind.clone()))
+            .collect();
+        assert_eq!(
+            v,
+            vec![
+                (0, Some(value::Kind::IntegerValue(3800))),
+                (1, Some(value::Kind::IntegerValue(5000)))
+            ]
+        );
     }
 
     // A single resource as text/plain.
@@ -56,8 +87,13 @@ async fn read_through_gateway_returns_device_values_in_each_format() {
     req.get_mut().text_plain = true;
     let r = api.read(req).await.unwrap().into_inner();
     assert_eq!(r.content_format, 0);
-    let Some(content::Node::Resource(res)) = r.content.unwrap().node else { panic!("not a resource") };
-    assert_eq!(string_of(&res.value).as_deref(), Some("Lightweight M2M Client"));
+    let Some(content::Node::Resource(res)) = r.content.unwrap().node else {
+        panic!("not a resource")
+    };
+    assert_eq!(
+        string_of(&res.value).as_deref(),
+        Some("Lightweight M2M Client")
+    );
 
     // Device errors map to gRPC codes with the CoAP code in metadata.
     let err = api.read(read(&ep, "/3/0/21", 0)).await.unwrap_err();
@@ -65,13 +101,21 @@ async fn read_through_gateway_returns_device_values_in_each_format() {
     assert_eq!(err.metadata().get("lwm2m-coap-code").unwrap(), "4.04");
     // Bad arguments never reach the device.
     let before = dev.reads_answered();
-    for (e, p) in [("", "/3/0"), (ep.as_str(), "3/0"), (ep.as_str(), "/3/x"), (ep.as_str(), "/1/2/3/4/5")] {
+    for (e, p) in [
+        ("", "/3/0"),
+        (ep.as_str(), "3/0"),
+        (ep.as_str(), "/3/x"),
+        (ep.as_str(), "/1/2/3/4/5"),
+    ] {
         let err = api.read(read(e, p, 0)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{e:?} {p:?}");
     }
     assert_eq!(dev.reads_answered(), before);
     // Unknown endpoint.
-    let err = api.read(read(&unique("nobody"), "/3/0", 0)).await.unwrap_err();
+    let err = api
+        .read(read(&unique("nobody"), "/3/0", 0))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }
 
@@ -89,8 +133,16 @@ async fn no_owning_node_gives_unavailable_within_the_ack_timeout() {
     let start = std::time::Instant::now();
     let err = api.read(read(&ep, "/3/0", 0)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-    assert!(err.message().contains(&ep), "message names the endpoint: {}", err.message());
-    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert!(
+        err.message().contains(&ep),
+        "message names the endpoint: {}",
+        err.message()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 /// A device that registers from a raw socket and then never answers; counts what it receives.
@@ -111,8 +163,18 @@ impl SilentDevice {
         p.payload = b"</3/0>".to_vec();
         sock.send_to(&p.to_bytes().unwrap(), server).await.unwrap();
         let mut buf = [0u8; 512];
-        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.unwrap().unwrap();
-        assert_eq!(Packet::from_bytes(&buf[..n]).unwrap().header.code.to_string(), "2.01");
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Packet::from_bytes(&buf[..n])
+                .unwrap()
+                .header
+                .code
+                .to_string(),
+            "2.01"
+        );
         SilentDevice { sock }
     }
 
@@ -143,7 +205,11 @@ async fn device_that_never_answers_gives_deadline_exceeded_and_retransmission_st
     let err = api.read(req).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
     // RFC 7252 back-off: without the cancel, retransmissions would arrive at 2–3 s and 6–9 s.
-    assert_eq!(counting.await.unwrap(), 1, "only the first transmission reaches the device");
+    assert_eq!(
+        counting.await.unwrap(),
+        1,
+        "only the first transmission reaches the device"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,7 +247,11 @@ async fn caller_that_goes_away_makes_the_node_cancel() {
     let counting = tokio::spawn(async move { dev.count_for(Duration::from_secs(7)).await });
     tokio::time::sleep(Duration::from_millis(800)).await;
     call.abort(); // drops the client: the HTTP/2 stream is reset, the gateway drops the call
-    assert_eq!(counting.await.unwrap(), 1, "the node stopped retransmitting after the cancel");
+    assert_eq!(
+        counting.await.unwrap(),
+        1,
+        "the node stopped retransmitting after the cancel"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +272,15 @@ async fn device_that_registers_again_through_a_second_node_is_read_through_it() 
     first.stop();
     let second = SimDevice::start(sim(&ep, &node2)).await.unwrap();
     second.register().await.unwrap();
-    let reg = api.get_registration(GetRegistrationRequest { endpoint: ep.clone() }).await.unwrap().into_inner().registration.unwrap();
+    let reg = api
+        .get_registration(GetRegistrationRequest {
+            endpoint: ep.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .registration
+        .unwrap();
     assert_eq!(reg.owner_node, node2.id);
     // Node 1 learns of the move from the event and drops its route; reads go to node 2.
     let ok = eventually(Duration::from_secs(5), || {
@@ -214,4 +292,27 @@ async fn device_that_registers_again_through_a_second_node_is_read_through_it() 
     assert!(ok.is_some(), "read through the second node");
     assert!(second.reads_answered() >= 1);
     assert_eq!(first.reads_answered(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_serve_the_same_devices() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw1 = start_gateway(&svc, &unique("gw1"), &[]);
+    let gw2 = start_gateway(&svc, &unique("gw2"), &[]);
+    let ep = unique("sim-2gw");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+    for url in [&gw1.url, &gw2.url, &gw1.url] {
+        let mut api = grpc(url).await;
+        let r = api.read(read(&ep, "/3/0/0", 0)).await.unwrap().into_inner();
+        let Some(content::Node::Resource(res)) = r.content.unwrap().node else {
+            panic!("not a resource")
+        };
+        assert_eq!(
+            string_of(&res.value).as_deref(),
+            Some("Open Mobile Alliance")
+        );
+    }
+    assert_eq!(dev.reads_answered(), 3);
 }

@@ -42,7 +42,7 @@ pub async fn sweep(pool: &PgPool, grace: Duration) -> Result<usize, sqlx::Error>
     let mut tx = pool.begin().await?;
     let sql = format!(
         "WITH expired AS (SELECT endpoint FROM registrations \
-            WHERE expires_at + make_interval(secs => $1) < now() \
+            WHERE expires_at < now() - make_interval(secs => $1) \
             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          DELETE FROM registrations r USING expired e WHERE r.endpoint = e.endpoint RETURNING {COLUMNS_PREFIXED}"
     );

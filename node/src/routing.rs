@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use lwm2m_core::content::{CoreModel, Path};
 use lwm2m_core::lwm2m::read::{preferred_format, read_request, read_response, ReadError};
-use lwm2m_proto::subjects::{CANCEL_ALL, TICKET_HEADER};
+use lwm2m_proto::subjects::CANCEL_ALL;
 use lwm2m_proto::v1::bus::{
     ack, error, nack, result, route_reply, route_request, Ack, Cancel, Error as BusError, Nack,
     Result as BusResult, RouteReply, RouteRequest,
@@ -216,14 +216,6 @@ impl Router {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// The ticket of a routed message, for log lines when the payload does not decode.
-pub fn ticket_of(m: &async_nats::Message) -> Option<String> {
-    m.headers
-        .as_ref()
-        .and_then(|h| h.get(TICKET_HEADER))
-        .map(|v| v.to_string())
 }
 
 fn deadline_from(unix_ms: i64) -> Duration {

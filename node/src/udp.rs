@@ -141,7 +141,6 @@ pub fn start(
     let driver = Driver {
         socket,
         endpoint: Endpoint::new(config, seed),
-        epoch: Instant::now(),
         pending: HashMap::new(),
         by_key: HashMap::new(),
         inbound: in_tx,
@@ -161,7 +160,6 @@ pub fn start(
 struct Driver {
     socket: UdpSocket,
     endpoint: Endpoint,
-    epoch: Instant,
     pending: HashMap<RequestId, (u64, oneshot::Sender<Result<Packet, RequestError>>)>,
     by_key: HashMap<u64, RequestId>,
     inbound: mpsc::Sender<Incoming>,
@@ -170,7 +168,6 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        let _ = self.epoch;
         loop {
             self.flush().await;
             let deadline = self.endpoint.poll_timeout().map(Instant::from_std);

@@ -14,7 +14,13 @@ use prost_types::Timestamp;
 #[command(name = "lwm2m", version)]
 pub struct Cli {
     /// gRPC address of a gateway.
-    #[arg(long, global = true, env = "LWM2M_GATEWAY", default_value = "http://127.0.0.1:50051", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "LWM2M_GATEWAY",
+        default_value = "http://127.0.0.1:50051",
+        value_name = "URL"
+    )]
     pub gateway: String,
     /// Machine-readable output: one JSON document per command (`watch`: one JSON object per line).
     #[arg(long, global = true)]
@@ -89,9 +95,17 @@ pub struct ReadFormat {
 
 /// Parses `--format`: a name or a CoAP content-format number (at most 65535).
 pub fn parse_format(s: &str) -> Result<ReadFormat, String> {
-    let cf = |content_format| Ok(ReadFormat { content_format, text_plain: false });
+    let cf = |content_format| {
+        Ok(ReadFormat {
+            content_format,
+            text_plain: false,
+        })
+    };
     match s.to_ascii_lowercase().as_str() {
-        "text" | "text-plain" | "0" => Ok(ReadFormat { content_format: 0, text_plain: true }),
+        "text" | "text-plain" | "0" => Ok(ReadFormat {
+            content_format: 0,
+            text_plain: true,
+        }),
         "senml-json" => cf(110),
         "senml-cbor" => cf(112),
         "tlv" => cf(11542),
@@ -110,7 +124,10 @@ pub fn parse_format(s: &str) -> Result<ReadFormat, String> {
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     let t = chrono::DateTime::parse_from_rfc3339(s)
         .map_err(|e| format!("not an RFC 3339 time ({e}), e.g. 2024-05-01T12:00:00Z"))?;
-    Ok(Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 })
+    Ok(Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    })
 }
 
 #[cfg(test)]
@@ -119,12 +136,27 @@ mod tests {
 
     #[test]
     fn format_names_and_numbers() {
-        let cf = |n| ReadFormat { content_format: n, text_plain: false };
+        let cf = |n| ReadFormat {
+            content_format: n,
+            text_plain: false,
+        };
         assert_eq!(parse_format("senml-json"), Ok(cf(110)));
         assert_eq!(parse_format("TLV"), Ok(cf(11542)));
         assert_eq!(parse_format("60"), Ok(cf(60)));
-        assert_eq!(parse_format("text"), Ok(ReadFormat { content_format: 0, text_plain: true }));
-        assert_eq!(parse_format("0"), Ok(ReadFormat { content_format: 0, text_plain: true }));
+        assert_eq!(
+            parse_format("text"),
+            Ok(ReadFormat {
+                content_format: 0,
+                text_plain: true
+            })
+        );
+        assert_eq!(
+            parse_format("0"),
+            Ok(ReadFormat {
+                content_format: 0,
+                text_plain: true
+            })
+        );
         assert!(parse_format("70000").is_err());
         assert!(parse_format("xml").is_err());
     }
@@ -138,17 +170,33 @@ mod tests {
 
     #[test]
     fn global_flags_and_defaults() {
-        let cli = Cli::try_parse_from(["lwm2m", "read", "dev-1", "/3/0", "--json", "--timeout", "5"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["lwm2m", "read", "dev-1", "/3/0", "--json", "--timeout", "5"])
+                .unwrap();
         assert!(cli.json);
         assert_eq!(cli.timeout(), Duration::from_secs(5));
         match cli.command {
-            Command::Read { endpoint, path, format } => {
-                assert_eq!((endpoint.as_str(), path.as_str(), format), ("dev-1", "/3/0", None));
+            Command::Read {
+                endpoint,
+                path,
+                format,
+            } => {
+                assert_eq!(
+                    (endpoint.as_str(), path.as_str(), format),
+                    ("dev-1", "/3/0", None)
+                );
             }
             other => panic!("parsed as {other:?}"),
         }
-        assert!(Cli::try_parse_from(["lwm2m", "watch", "--from-seq", "1", "--from-time", "2024-05-01T00:00:00Z"]).is_err());
+        assert!(Cli::try_parse_from([
+            "lwm2m",
+            "watch",
+            "--from-seq",
+            "1",
+            "--from-time",
+            "2024-05-01T00:00:00Z"
+        ])
+        .is_err());
         assert!(Cli::try_parse_from(["lwm2m", "list", "--timeout", "0"]).is_err());
     }
 

@@ -25,30 +25,57 @@ struct Seen {
 struct Fake(Arc<Mutex<Seen>>);
 
 fn event(sequence: u64) -> Result<RegistrationEvent, Status> {
-    Ok(RegistrationEvent { kind: 1, sequence, ..Default::default() })
+    Ok(RegistrationEvent {
+        kind: 1,
+        sequence,
+        ..Default::default()
+    })
 }
 
 #[tonic::async_trait]
 impl DeviceService for Fake {
-    async fn get_registration(&self, _: Request<GetRegistrationRequest>) -> Result<Response<GetRegistrationResponse>, Status> {
+    async fn get_registration(
+        &self,
+        _: Request<GetRegistrationRequest>,
+    ) -> Result<Response<GetRegistrationResponse>, Status> {
         Err(Status::not_found("dev-1: not registered"))
     }
 
-    async fn list_registrations(&self, r: Request<ListRegistrationsRequest>) -> Result<Response<ListRegistrationsResponse>, Status> {
+    async fn list_registrations(
+        &self,
+        r: Request<ListRegistrationsRequest>,
+    ) -> Result<Response<ListRegistrationsResponse>, Status> {
         let mut seen = self.0.lock().unwrap();
-        let t = r.metadata().get("grpc-timeout").map(|v| v.to_str().unwrap().to_string());
+        let t = r
+            .metadata()
+            .get("grpc-timeout")
+            .map(|v| v.to_str().unwrap().to_string());
         seen.timeouts.push(t.unwrap_or_default());
         let token = r.into_inner().page_token;
         seen.page_tokens.push(token.clone());
-        let (ep, next) = if token.is_empty() { ("a", "p2") } else { ("b", "") };
-        let registrations = vec![Registration { endpoint: ep.into(), ..Default::default() }];
-        Ok(Response::new(ListRegistrationsResponse { registrations, next_page_token: next.into() }))
+        let (ep, next) = if token.is_empty() {
+            ("a", "p2")
+        } else {
+            ("b", "")
+        };
+        let registrations = vec![Registration {
+            endpoint: ep.into(),
+            ..Default::default()
+        }];
+        Ok(Response::new(ListRegistrationsResponse {
+            registrations,
+            next_page_token: next.into(),
+        }))
     }
 
-    type WatchRegistrationsStream = Pin<Box<dyn Stream<Item = Result<RegistrationEvent, Status>> + Send>>;
+    type WatchRegistrationsStream =
+        Pin<Box<dyn Stream<Item = Result<RegistrationEvent, Status>> + Send>>;
 
     /// First call: events 1 and 2, then a stream error; later calls: one event, then the end.
-    async fn watch_registrations(&self, r: Request<WatchRegistrationsRequest>) -> Result<Response<Self::WatchRegistrationsStream>, Status> {
+    async fn watch_registrations(
+        &self,
+        r: Request<WatchRegistrationsRequest>,
+    ) -> Result<Response<Self::WatchRegistrationsStream>, Status> {
         let start = match r.into_inner().start {
             Some(Start::FromSequence(n)) => Some(n),
             _ => None,
@@ -65,7 +92,8 @@ impl DeviceService for Fake {
 
     async fn read(&self, _: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
         let mut s = Status::not_found("dev-1: device answered 4.04");
-        s.metadata_mut().insert(COAP_CODE_KEY, MetadataValue::from_static("4.04"));
+        s.metadata_mut()
+            .insert(COAP_CODE_KEY, MetadataValue::from_static("4.04"));
         Err(s)
     }
 }
@@ -74,15 +102,29 @@ async fn serve(fake: Fake) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tokio::spawn(tonic::transport::Server::builder().add_service(DeviceServiceServer::new(fake)).serve_with_incoming(incoming));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(DeviceServiceServer::new(fake))
+            .serve_with_incoming(incoming),
+    );
     url
 }
 
 #[tokio::test]
 async fn list_all_follows_tokens_and_sends_the_deadline() {
     let fake = Fake::default();
-    let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5)).await.unwrap();
-    list(&mut client, ListRegistrationsRequest::default(), true, true, Duration::from_secs(7)).await.unwrap();
+    let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5))
+        .await
+        .unwrap();
+    list(
+        &mut client,
+        ListRegistrationsRequest::default(),
+        true,
+        true,
+        Duration::from_secs(7),
+    )
+    .await
+    .unwrap();
     let seen = fake.0.lock().unwrap();
     assert_eq!(seen.page_tokens, vec!["", "p2"]);
     assert_eq!(seen.timeouts, vec!["7000000u", "7000000u"]);
@@ -90,20 +132,39 @@ async fn list_all_follows_tokens_and_sends_the_deadline() {
 
 #[tokio::test]
 async fn errors_carry_code_and_coap_metadata() {
-    let mut client = connect(&serve(Fake::default()).await, Duration::from_secs(5)).await.unwrap();
+    let mut client = connect(&serve(Fake::default()).await, Duration::from_secs(5))
+        .await
+        .unwrap();
     let t = Duration::from_secs(5);
-    let req = ReadRequest { endpoint: "dev-1".into(), path: "/3/0".into(), ..Default::default() };
+    let req = ReadRequest {
+        endpoint: "dev-1".into(),
+        path: "/3/0".into(),
+        ..Default::default()
+    };
     let s = client.read(request(req, t)).await.unwrap_err();
-    assert_eq!(status_line(&s), "NOT_FOUND: dev-1: device answered 4.04 (device answered 4.04)");
-    let s = client.get_registration(request(GetRegistrationRequest::default(), t)).await.unwrap_err();
+    assert_eq!(
+        status_line(&s),
+        "NOT_FOUND: dev-1: device answered 4.04 (device answered 4.04)"
+    );
+    let s = client
+        .get_registration(request(GetRegistrationRequest::default(), t))
+        .await
+        .unwrap_err();
     assert_eq!(status_line(&s), "NOT_FOUND: dev-1: not registered");
 }
 
 #[tokio::test]
 async fn watch_resumes_from_the_last_sequence_plus_one() {
     let fake = Fake::default();
-    let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5)).await.unwrap();
-    let run = watch(&mut client, Some(Start::FromSequence(1)), true, Duration::from_secs(5));
+    let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let run = watch(
+        &mut client,
+        Some(Start::FromSequence(1)),
+        true,
+        Duration::from_secs(5),
+    );
     // Runs until Ctrl-C; give it time for the error, two reconnects and their back-offs.
     let _ = tokio::time::timeout(Duration::from_millis(2500), run).await;
     let seen = fake.0.lock().unwrap();

@@ -32,7 +32,10 @@ pub fn value_json(v: &Value) -> Json {
         Some(Kind::BooleanValue(b)) => ("boolean", json!(b)),
         Some(Kind::OpaqueValue(b)) => ("opaque", json!(hex(b))),
         Some(Kind::TimeValue(t)) => ("time", json!(epoch_rfc3339(*t))),
-        Some(Kind::ObjlnkValue(o)) => ("objlnk", json!(format!("{}:{}", o.object_id, o.instance_id))),
+        Some(Kind::ObjlnkValue(o)) => (
+            "objlnk",
+            json!(format!("{}:{}", o.object_id, o.instance_id)),
+        ),
     };
     json!({ "type": ty, "value": value })
 }
@@ -71,7 +74,9 @@ pub fn content_json(c: Option<&Content>) -> Json {
         }
         Some(Node::Instance(i)) => json!({ "instance": instance_json(i) }),
         Some(Node::Resource(r)) => json!({ "resource": resource_json(r) }),
-        Some(Node::ResourceInstance(ri)) => json!({ "resource_instance": resource_instance_json(ri) }),
+        Some(Node::ResourceInstance(ri)) => {
+            json!({ "resource_instance": resource_instance_json(ri) })
+        }
     }
 }
 

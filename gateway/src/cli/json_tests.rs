@@ -14,18 +14,45 @@ fn v(kind: Kind) -> Option<Value> {
 #[test]
 fn values_keep_their_type() {
     let j = |k| value_json(&v(k).unwrap());
-    assert_eq!(j(Kind::StringValue("x".into())), json!({"type": "string", "value": "x"}));
-    assert_eq!(j(Kind::IntegerValue(-1)), json!({"type": "integer", "value": -1}));
-    assert_eq!(j(Kind::UnsignedValue(u64::MAX)), json!({"type": "unsigned", "value": u64::MAX}));
-    assert_eq!(j(Kind::FloatValue(2.5)), json!({"type": "float", "value": 2.5}));
-    assert_eq!(j(Kind::FloatValue(f64::NAN)), json!({"type": "float", "value": null}));
-    assert_eq!(j(Kind::OpaqueValue(vec![1, 0xab])), json!({"type": "opaque", "value": "01ab"}));
-    assert_eq!(j(Kind::TimeValue(T0)), json!({"type": "time", "value": "2024-05-01T12:00:00Z"}));
     assert_eq!(
-        j(Kind::ObjlnkValue(ObjectLinkValue { object_id: 3, instance_id: 1 })),
+        j(Kind::StringValue("x".into())),
+        json!({"type": "string", "value": "x"})
+    );
+    assert_eq!(
+        j(Kind::IntegerValue(-1)),
+        json!({"type": "integer", "value": -1})
+    );
+    assert_eq!(
+        j(Kind::UnsignedValue(u64::MAX)),
+        json!({"type": "unsigned", "value": u64::MAX})
+    );
+    assert_eq!(
+        j(Kind::FloatValue(2.5)),
+        json!({"type": "float", "value": 2.5})
+    );
+    assert_eq!(
+        j(Kind::FloatValue(f64::NAN)),
+        json!({"type": "float", "value": null})
+    );
+    assert_eq!(
+        j(Kind::OpaqueValue(vec![1, 0xab])),
+        json!({"type": "opaque", "value": "01ab"})
+    );
+    assert_eq!(
+        j(Kind::TimeValue(T0)),
+        json!({"type": "time", "value": "2024-05-01T12:00:00Z"})
+    );
+    assert_eq!(
+        j(Kind::ObjlnkValue(ObjectLinkValue {
+            object_id: 3,
+            instance_id: 1
+        })),
         json!({"type": "objlnk", "value": "3:1"})
     );
-    assert_eq!(value_json(&Value::default()), json!({"type": "none", "value": null}));
+    assert_eq!(
+        value_json(&Value::default()),
+        json!({"type": "none", "value": null})
+    );
 }
 
 #[test]
@@ -35,11 +62,18 @@ fn read_document_prefers_the_metadata_coap_code() {
             node: Some(Node::Instance(InstanceContent {
                 id: 0,
                 resources: vec![
-                    ResourceContent { id: 0, value: v(Kind::StringValue("OMA".into())), ..Default::default() },
+                    ResourceContent {
+                        id: 0,
+                        value: v(Kind::StringValue("OMA".into())),
+                        ..Default::default()
+                    },
                     ResourceContent {
                         id: 11,
                         multiple: true,
-                        instances: vec![ResourceInstanceContent { id: 0, value: v(Kind::IntegerValue(0)) }],
+                        instances: vec![ResourceInstanceContent {
+                            id: 0,
+                            value: v(Kind::IntegerValue(0)),
+                        }],
                         ..Default::default()
                     },
                 ],
@@ -59,7 +93,10 @@ fn read_document_prefers_the_metadata_coap_code() {
         ]}},
     });
     assert_eq!(read_json("dev-1", "/3/0", &resp, Some("2.05")), expected);
-    assert_eq!(read_json("dev-1", "/3/0", &resp, None)["coap_code"], json!(""));
+    assert_eq!(
+        read_json("dev-1", "/3/0", &resp, None)["coap_code"],
+        json!("")
+    );
     let empty = ReadResponse::default();
     assert_eq!(read_json("d", "/5", &empty, None)["content"], Json::Null);
 }
@@ -76,10 +113,17 @@ fn registration_has_every_field() {
         address: "10.0.0.5:5683".into(),
         owner_node: "node-a".into(),
         root_path: "/".into(),
-        objects: vec![ObjectLink { object_id: 3, instance_id: Some(0), version: "1.1".into() }],
+        objects: vec![ObjectLink {
+            object_id: 3,
+            instance_id: Some(0),
+            version: "1.1".into(),
+        }],
         supported_content_formats: vec![110],
         object_links: "</3/0>".into(),
-        registered_at: Some(Timestamp { seconds: T0, nanos: 0 }),
+        registered_at: Some(Timestamp {
+            seconds: T0,
+            nanos: 0,
+        }),
         ..Default::default()
     };
     r.additional_attributes.insert("apn".into(), "iot".into());
@@ -99,7 +143,10 @@ fn registration_has_every_field() {
 
 #[test]
 fn list_and_event_documents() {
-    let r = Registration { endpoint: "dev-1".into(), ..Default::default() };
+    let r = Registration {
+        endpoint: "dev-1".into(),
+        ..Default::default()
+    };
     let page = list_json(std::slice::from_ref(&r), Some("tok"));
     assert_eq!(page["next_page_token"], json!("tok"));
     assert_eq!(page["registrations"][0]["endpoint"], json!("dev-1"));
@@ -109,7 +156,10 @@ fn list_and_event_documents() {
         kind: EventKind::Expire as i32,
         registration: Some(r.clone()),
         event_id: "e9".into(),
-        time: Some(Timestamp { seconds: T0, nanos: 0 }),
+        time: Some(Timestamp {
+            seconds: T0,
+            nanos: 0,
+        }),
         sequence: 9,
         replaced_registration_id: String::new(),
     };

@@ -34,22 +34,40 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct ConnectError {
     url: String,
-    /// Printed with `{:#}`: tonic's own message is just "transport error", the useful part
-    /// (e.g. "Connection refused") is further down the source chain.
+    /// Printed with its whole chain: tonic's own message is just "transport error", the useful
+    /// part (e.g. "Connection refused") is further down.
     source: anyhow::Error,
 }
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot connect to gateway {}: {:#}", self.url, self.source)
+        let cause = chain_text(&self.source);
+        write!(f, "cannot connect to gateway {}: {cause}", self.url)
     }
+}
+
+/// An error and its causes joined by `: `, skipping a cause whose text the previous message
+/// already ends with (hyper and tonic repeat their source in their own message).
+pub fn chain_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !out.ends_with(&cause) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 impl std::error::Error for ConnectError {}
 
 /// Runs the command and reports failures on stderr; returns the process exit code.
 pub async fn main(cli: Cli) -> ExitCode {
-    let Err(e) = run(cli).await else { return ExitCode::SUCCESS };
+    let Err(e) = run(cli).await else {
+        return ExitCode::SUCCESS;
+    };
     if let Some(status) = e.downcast_ref::<Status>() {
         eprintln!("error: {}", status_line(status));
         return ExitCode::from(1);
@@ -58,7 +76,9 @@ pub async fn main(cli: Cli) -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
-    if e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe) {
+    if e.downcast_ref::<io::Error>()
+        .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    {
         return ExitCode::SUCCESS; // `lwm2m list | head`: the reader has seen enough.
     }
     eprintln!("error: {e:#}");
@@ -72,7 +92,11 @@ pub fn status_line(s: &Status) -> String {
         line.push_str(": ");
         line.push_str(s.message());
     }
-    if let Some(coap) = s.metadata().get(COAP_CODE_KEY).and_then(|v| v.to_str().ok()) {
+    if let Some(coap) = s
+        .metadata()
+        .get(COAP_CODE_KEY)
+        .and_then(|v| v.to_str().ok())
+    {
         line.push_str(&format!(" (device answered {coap})"));
     }
     line
@@ -82,7 +106,12 @@ async fn run(cli: Cli) -> Result<()> {
     let timeout = cli.timeout();
     let mut client = connect(&cli.gateway, timeout).await?;
     match cli.command {
-        Command::List { prefix, page_size, page_token, all } => {
+        Command::List {
+            prefix,
+            page_size,
+            page_token,
+            all,
+        } => {
             let req = ListRegistrationsRequest {
                 page_size: page_size.unwrap_or(0),
                 page_token: page_token.unwrap_or_default(),
@@ -91,15 +120,22 @@ async fn run(cli: Cli) -> Result<()> {
             list(&mut client, req, all, cli.json, timeout).await
         }
         Command::Get { endpoint } => {
-            let call = client.get_registration(request(GetRegistrationRequest { endpoint }, timeout));
+            let call =
+                client.get_registration(request(GetRegistrationRequest { endpoint }, timeout));
             let resp = deadline(timeout, call).await?.into_inner();
-            let reg = resp.registration.context("the gateway answered without a registration")?;
+            let reg = resp
+                .registration
+                .context("the gateway answered without a registration")?;
             match cli.json {
                 true => emit_json(&json::registration_json(&reg)),
                 false => emit(&text::registration_details(&reg)),
             }
         }
-        Command::Read { endpoint, path, format } => {
+        Command::Read {
+            endpoint,
+            path,
+            format,
+        } => {
             let f = format.unwrap_or_default();
             let req = ReadRequest {
                 endpoint: endpoint.clone(),
@@ -108,15 +144,24 @@ async fn run(cli: Cli) -> Result<()> {
                 text_plain: f.text_plain,
             };
             let resp = deadline(timeout, client.read(request(req, timeout))).await?;
-            let coap = resp.metadata().get(COAP_CODE_KEY).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let coap = resp
+                .metadata()
+                .get(COAP_CODE_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let resp = resp.into_inner();
             match cli.json {
                 true => emit_json(&json::read_json(&endpoint, &path, &resp, coap.as_deref())),
                 false => emit(&text::render_content(&path, resp.content.as_ref())),
             }
         }
-        Command::Watch { from_seq, from_time } => {
-            let start = from_seq.map(Start::FromSequence).or(from_time.map(Start::FromTime));
+        Command::Watch {
+            from_seq,
+            from_time,
+        } => {
+            let start = from_seq
+                .map(Start::FromSequence)
+                .or(from_time.map(Start::FromTime));
             watch(&mut client, start, cli.json, timeout).await
         }
     }
@@ -125,14 +170,21 @@ async fn run(cli: Cli) -> Result<()> {
 /// Connects eagerly, so an unreachable gateway is reported as such (exit 2) rather than as the
 /// first call's UNAVAILABLE.
 async fn connect(url: &str, timeout: Duration) -> Result<Client> {
-    let fail = |source: anyhow::Error| ConnectError { url: url.to_string(), source };
+    let fail = |source: anyhow::Error| ConnectError {
+        url: url.to_string(),
+        source,
+    };
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|e| fail(anyhow::Error::new(e).context("invalid URL")))?
         .connect_timeout(timeout);
     match tokio::time::timeout(timeout, endpoint.connect()).await {
         Ok(Ok(channel)) => Ok(DeviceServiceClient::new(channel)),
         Ok(Err(e)) => Err(fail(anyhow::Error::new(e)).into()),
-        Err(_) => Err(fail(anyhow::anyhow!("no connection within {}s", timeout.as_secs())).into()),
+        Err(_) => Err(fail(anyhow::anyhow!(
+            "no connection within {}s",
+            timeout.as_secs()
+        ))
+        .into()),
     }
 }
 
@@ -145,10 +197,16 @@ fn request<T>(msg: T, timeout: Duration) -> Request<T> {
 
 /// Enforces the deadline on this side too, in case the gateway never answers at all; the
 /// grace second lets the gateway's own DEADLINE_EXCEEDED (with its metadata) arrive first.
-async fn deadline<T>(timeout: Duration, call: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+async fn deadline<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
     match tokio::time::timeout(timeout + Duration::from_secs(1), call).await {
         Ok(r) => r,
-        Err(_) => Err(Status::deadline_exceeded(format!("no answer within {}s", timeout.as_secs()))),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no answer within {}s",
+            timeout.as_secs()
+        ))),
     }
 }
 
@@ -163,7 +221,13 @@ fn emit_json(doc: &Json) -> Result<()> {
     emit(&format!("{}\n", serde_json::to_string_pretty(doc)?))
 }
 
-async fn list(client: &mut Client, mut req: ListRegistrationsRequest, all: bool, as_json: bool, timeout: Duration) -> Result<()> {
+async fn list(
+    client: &mut Client,
+    mut req: ListRegistrationsRequest,
+    all: bool,
+    as_json: bool,
+    timeout: Duration,
+) -> Result<()> {
     let mut regs = Vec::new();
     let next = loop {
         let call = client.list_registrations(request(req.clone(), timeout));
@@ -173,7 +237,10 @@ async fn list(client: &mut Client, mut req: ListRegistrationsRequest, all: bool,
             break page.next_page_token;
         }
         if page.next_page_token == req.page_token {
-            bail!("the gateway returned page token {:?} twice; stopping", req.page_token);
+            bail!(
+                "the gateway returned page token {:?} twice; stopping",
+                req.page_token
+            );
         }
         req.page_token = page.next_page_token;
     };
@@ -189,13 +256,24 @@ async fn list(client: &mut Client, mut req: ListRegistrationsRequest, all: bool,
 
 /// Status codes after which reconnecting cannot help: the request itself is refused.
 fn is_fatal(code: Code) -> bool {
-    matches!(code, Code::InvalidArgument | Code::Unimplemented | Code::PermissionDenied | Code::Unauthenticated)
+    matches!(
+        code,
+        Code::InvalidArgument
+            | Code::Unimplemented
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+    )
 }
 
 /// Follows the event stream until Ctrl-C. On a stream error or end it waits (exponential
 /// back-off) and calls again with `from_sequence` = last sequence seen + 1 — the resume contract
 /// of WatchRegistrations — so no event is lost or repeated across reconnects.
-async fn watch(client: &mut Client, mut start: Option<Start>, as_json: bool, timeout: Duration) -> Result<()> {
+async fn watch(
+    client: &mut Client,
+    mut start: Option<Start>,
+    as_json: bool,
+    timeout: Duration,
+) -> Result<()> {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut backoff = INITIAL_BACKOFF;
@@ -218,7 +296,10 @@ async fn watch(client: &mut Client, mut start: Option<Start>, as_json: bool, tim
             Some(Start::FromTime(t)) => format!("from {}", text::rfc3339(t)),
             None => "from now".to_string(),
         };
-        eprintln!("watch: {why}; reconnecting {from} in {:.1}s", backoff.as_secs_f64());
+        eprintln!(
+            "watch: {why}; reconnecting {from} in {:.1}s",
+            backoff.as_secs_f64()
+        );
         tokio::select! {
             r = &mut ctrl_c => return r.context("waiting for Ctrl-C"),
             () = tokio::time::sleep(backoff) => {}
@@ -228,9 +309,17 @@ async fn watch(client: &mut Client, mut start: Option<Start>, as_json: bool, tim
 }
 
 /// One stream: opens it (within `timeout`), prints events, and advances `start` past each one.
-async fn watch_once(client: &mut Client, start: &mut Option<Start>, backoff: &mut Duration, as_json: bool, timeout: Duration) -> Result<()> {
+async fn watch_once(
+    client: &mut Client,
+    start: &mut Option<Start>,
+    backoff: &mut Duration,
+    as_json: bool,
+    timeout: Duration,
+) -> Result<()> {
     let req = Request::new(WatchRegistrationsRequest { start: *start });
-    let mut stream = deadline(timeout, client.watch_registrations(req)).await?.into_inner();
+    let mut stream = deadline(timeout, client.watch_registrations(req))
+        .await?
+        .into_inner();
     while let Some(ev) = stream.message().await? {
         match as_json {
             true => emit(&format!("{}\n", json::event_json(&ev)))?,
@@ -245,36 +334,8 @@ async fn watch_once(client: &mut Client, start: &mut Option<Start>, backoff: &mu
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tonic::metadata::MetadataValue;
-
-    #[test]
-    fn status_line_names_code_message_and_coap_code() {
-        let mut s = Status::not_found("dev-1: not found");
-        assert_eq!(status_line(&s), "NOT_FOUND: dev-1: not found");
-        s.metadata_mut().insert(COAP_CODE_KEY, MetadataValue::from_static("4.04"));
-        assert_eq!(status_line(&s), "NOT_FOUND: dev-1: not found (device answered 4.04)");
-        assert_eq!(status_line(&Status::unavailable("")), "UNAVAILABLE");
-    }
-
-    #[test]
-    fn only_refusals_stop_watch() {
-        assert!(is_fatal(Code::InvalidArgument));
-        assert!(!is_fatal(Code::Unavailable));
-        assert!(!is_fatal(Code::Internal));
-    }
-
-    #[tokio::test]
-    async fn unreachable_gateway_is_a_connect_error() {
-        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-        let e = connect("http://127.0.0.1:1", Duration::from_secs(5)).await.unwrap_err();
-        assert!(e.downcast_ref::<ConnectError>().is_some());
-        assert!(e.to_string().starts_with("cannot connect to gateway http://127.0.0.1:1: "), "{e}");
-        let e = connect("not a url", Duration::from_secs(5)).await.unwrap_err();
-        assert!(e.to_string().starts_with("cannot connect to gateway not a url: invalid URL"), "{e}");
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;
 
 #[cfg(test)]
 #[path = "e2e_tests.rs"]

@@ -97,7 +97,10 @@ fn resource_leaves(base: &str, r: &ResourceContent, out: &mut Vec<(String, Strin
     let path = format!("{base}/{}", r.id);
     if r.multiple || !r.instances.is_empty() {
         for ri in &r.instances {
-            out.push((format!("{path}/{}", ri.id), opt_value_text(ri.value.as_ref())));
+            out.push((
+                format!("{path}/{}", ri.id),
+                opt_value_text(ri.value.as_ref()),
+            ));
         }
         if r.instances.is_empty() {
             out.push((path, "[]".to_string()));
@@ -118,8 +121,15 @@ pub fn render_content(path: &str, content: Option<&Content>) -> String {
     if leaves.is_empty() {
         return format!("{path}  (empty)\n");
     }
-    let width = leaves.iter().map(|(p, _)| p.chars().count()).max().unwrap_or(0);
-    leaves.iter().map(|(p, v)| format!("{p:<width$}  {v}\n")).collect()
+    let width = leaves
+        .iter()
+        .map(|(p, _)| p.chars().count())
+        .max()
+        .unwrap_or(0);
+    leaves
+        .iter()
+        .map(|(p, v)| format!("{p:<width$}  {v}\n"))
+        .collect()
 }
 
 /// A plain-text table: columns separated by two spaces and padded to their widest cell (by
@@ -154,12 +164,17 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `-` for an empty string field, so that a table cell is never blank.
 fn or_dash(s: &str) -> String {
-    if s.is_empty() { "-".to_string() } else { s.to_string() }
+    if s.is_empty() {
+        "-".to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Column headers of `lwm2m list`.
-pub const LIST_HEADERS: [&str; 8] =
-    ["ENDPOINT", "REG ID", "VERSION", "BINDING", "LIFETIME", "ADDRESS", "NODE", "EXPIRES"];
+pub const LIST_HEADERS: [&str; 8] = [
+    "ENDPOINT", "REG ID", "VERSION", "BINDING", "LIFETIME", "ADDRESS", "NODE", "EXPIRES",
+];
 
 /// The `lwm2m list` table.
 pub fn registration_table(regs: &[Registration]) -> String {
@@ -200,10 +215,21 @@ pub fn object_link_text(l: &ObjectLink) -> String {
 
 /// The `lwm2m get` view: aligned `key: value` lines, then the declared object links.
 pub fn registration_details(r: &Registration) -> String {
-    let binding = if r.binding.is_empty() { "U (default)".to_string() } else { r.binding.clone() };
-    let formats: Vec<String> = r.supported_content_formats.iter().map(u32::to_string).collect();
-    let mut attrs: Vec<String> =
-        r.additional_attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let binding = if r.binding.is_empty() {
+        "U (default)".to_string()
+    } else {
+        r.binding.clone()
+    };
+    let formats: Vec<String> = r
+        .supported_content_formats
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    let mut attrs: Vec<String> = r
+        .additional_attributes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     attrs.sort();
     let fields = [
         ("endpoint", or_dash(&r.endpoint)),
@@ -223,8 +249,10 @@ pub fn registration_details(r: &Registration) -> String {
         ("attributes", or_dash(&attrs.join(", "))),
     ];
     let width = fields.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
-    let mut out: String =
-        fields.iter().map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:"))).collect();
+    let mut out: String = fields
+        .iter()
+        .map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:")))
+        .collect();
     out.push_str(&format!("objects ({}):\n", r.objects.len()));
     for l in &r.objects {
         out.push_str(&format!("  {}\n", object_link_text(l)));

@@ -1,9 +1,7 @@
 //! Exact-output tests of the human formats.
 
 use super::*;
-use lwm2m_proto::v1::{
-    InstanceContent, ObjectContent, ObjectLinkValue, ResourceInstanceContent,
-};
+use lwm2m_proto::v1::{InstanceContent, ObjectContent, ObjectLinkValue, ResourceInstanceContent};
 
 fn v(kind: Kind) -> Option<Value> {
     Some(Value { kind: Some(kind) })
@@ -17,17 +15,28 @@ fn ts(seconds: i64) -> Option<Timestamp> {
 const T0: i64 = 1_714_564_800;
 
 fn reg(endpoint: &str, id: &str) -> Registration {
-    Registration { endpoint: endpoint.into(), registration_id: id.into(), ..Default::default() }
+    Registration {
+        endpoint: endpoint.into(),
+        registration_id: id.into(),
+        ..Default::default()
+    }
 }
 
 fn single(id: u32, value: Option<Value>) -> ResourceContent {
-    ResourceContent { id, value, ..Default::default() }
+    ResourceContent {
+        id,
+        value,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn typed_values() {
     let t = |k| value_text(&v(k).unwrap());
-    assert_eq!(t(Kind::StringValue("Open \"Mobile\"".into())), r#""Open \"Mobile\"""#);
+    assert_eq!(
+        t(Kind::StringValue("Open \"Mobile\"".into())),
+        r#""Open \"Mobile\"""#
+    );
     assert_eq!(t(Kind::IntegerValue(-42)), "-42");
     assert_eq!(t(Kind::UnsignedValue(u64::MAX)), "18446744073709551615");
     assert_eq!(t(Kind::FloatValue(1.0)), "1.0");
@@ -35,14 +44,32 @@ fn typed_values() {
     assert_eq!(t(Kind::BooleanValue(true)), "true");
     assert_eq!(t(Kind::OpaqueValue(vec![0xde, 0xad, 0x01])), "0xdead01");
     assert_eq!(t(Kind::TimeValue(T0)), "2024-05-01T12:00:00Z");
-    assert_eq!(t(Kind::ObjlnkValue(ObjectLinkValue { object_id: 3, instance_id: 0 })), "3:0");
+    assert_eq!(
+        t(Kind::ObjlnkValue(ObjectLinkValue {
+            object_id: 3,
+            instance_id: 0
+        })),
+        "3:0"
+    );
     assert_eq!(value_text(&Value::default()), "<no value>");
 }
 
 #[test]
 fn timestamps_are_rfc3339_utc() {
-    assert_eq!(rfc3339(&Timestamp { seconds: T0, nanos: 0 }), "2024-05-01T12:00:00Z");
-    assert_eq!(rfc3339(&Timestamp { seconds: T0, nanos: 500_000_000 }), "2024-05-01T12:00:00.500Z");
+    assert_eq!(
+        rfc3339(&Timestamp {
+            seconds: T0,
+            nanos: 0
+        }),
+        "2024-05-01T12:00:00Z"
+    );
+    assert_eq!(
+        rfc3339(&Timestamp {
+            seconds: T0,
+            nanos: 500_000_000
+        }),
+        "2024-05-01T12:00:00.500Z"
+    );
     assert_eq!(opt_rfc3339(None), "-");
 }
 
@@ -56,10 +83,17 @@ fn instance_tree_is_aligned_and_uses_the_read_path() {
                 ResourceContent {
                     id: 11,
                     multiple: true,
-                    instances: vec![ResourceInstanceContent { id: 0, value: v(Kind::IntegerValue(0)) }],
+                    instances: vec![ResourceInstanceContent {
+                        id: 0,
+                        value: v(Kind::IntegerValue(0)),
+                    }],
                     ..Default::default()
                 },
-                ResourceContent { id: 7, multiple: true, ..Default::default() },
+                ResourceContent {
+                    id: 7,
+                    multiple: true,
+                    ..Default::default()
+                },
                 single(13, v(Kind::TimeValue(T0))),
             ],
         })),
@@ -75,16 +109,27 @@ fn instance_tree_is_aligned_and_uses_the_read_path() {
 
 #[test]
 fn object_tree_carries_its_own_ids() {
-    let inst = |id, b| InstanceContent { id, resources: vec![single(1, v(Kind::BooleanValue(b)))] };
-    let content = Content {
-        node: Some(Node::Object(ObjectContent { id: 1, instances: vec![inst(0, true), inst(1, false)] })),
+    let inst = |id, b| InstanceContent {
+        id,
+        resources: vec![single(1, v(Kind::BooleanValue(b)))],
     };
-    assert_eq!(render_content("/1", Some(&content)), "/1/0/1  true\n/1/1/1  false\n");
+    let content = Content {
+        node: Some(Node::Object(ObjectContent {
+            id: 1,
+            instances: vec![inst(0, true), inst(1, false)],
+        })),
+    };
+    assert_eq!(
+        render_content("/1", Some(&content)),
+        "/1/0/1  true\n/1/1/1  false\n"
+    );
 }
 
 #[test]
 fn resource_and_resource_instance_take_parents_from_the_path() {
-    let r = Content { node: Some(Node::Resource(single(9, v(Kind::UnsignedValue(87))))) };
+    let r = Content {
+        node: Some(Node::Resource(single(9, v(Kind::UnsignedValue(87))))),
+    };
     assert_eq!(render_content("/3/0/9", Some(&r)), "/3/0/9  87\n");
     let ri = Content {
         node: Some(Node::ResourceInstance(ResourceInstanceContent {
@@ -99,14 +144,25 @@ fn resource_and_resource_instance_take_parents_from_the_path() {
 #[test]
 fn empty_read() {
     assert_eq!(render_content("/5", None), "/5  (empty)\n");
-    let empty = Content { node: Some(Node::Object(ObjectContent { id: 5, instances: vec![] })) };
+    let empty = Content {
+        node: Some(Node::Object(ObjectContent {
+            id: 5,
+            instances: vec![],
+        })),
+    };
     assert_eq!(render_content("/5", Some(&empty)), "/5  (empty)\n");
 }
 
 #[test]
 fn table_pads_all_but_the_last_column() {
-    let rows = vec![vec!["é-dev".to_string(), "1".to_string()], vec!["x".to_string(), "22".to_string()]];
-    assert_eq!(table(&["NAME", "N"], &rows), "NAME   N\né-dev  1\nx      22\n");
+    let rows = vec![
+        vec!["é-dev".to_string(), "1".to_string()],
+        vec!["x".to_string(), "22".to_string()],
+    ];
+    assert_eq!(
+        table(&["NAME", "N"], &rows),
+        "NAME   N\né-dev  1\nx      22\n"
+    );
     assert_eq!(table(&["A", "B"], &[]), "A  B\n");
 }
 
@@ -143,8 +199,16 @@ fn details_view() {
     r.additional_attributes.insert("apn".into(), "iot".into());
     r.registered_at = ts(T0);
     r.objects = vec![
-        ObjectLink { object_id: 1, instance_id: Some(0), version: String::new() },
-        ObjectLink { object_id: 3, instance_id: None, version: "1.1".into() },
+        ObjectLink {
+            object_id: 1,
+            instance_id: Some(0),
+            version: String::new(),
+        },
+        ObjectLink {
+            object_id: 3,
+            instance_id: None,
+            version: "1.1".into(),
+        },
     ];
     assert_eq!(
         registration_details(&r),
@@ -179,7 +243,14 @@ fn event_lines() {
         sequence: 42,
         replaced_registration_id: "r1".into(),
     };
-    assert_eq!(event_line(&ev), "42  NEW     dev-1  r2  node-a  2024-05-01T12:00:00Z  replaces r1\n");
-    let bare = RegistrationEvent { kind: 9, sequence: 7, ..Default::default() };
+    assert_eq!(
+        event_line(&ev),
+        "42  NEW     dev-1  r2  node-a  2024-05-01T12:00:00Z  replaces r1\n"
+    );
+    let bare = RegistrationEvent {
+        kind: 9,
+        sequence: 7,
+        ..Default::default()
+    };
     assert_eq!(event_line(&bare), "7  KIND_9  -  -  -  -\n");
 }
