@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 use lwm2m_core::content::{encode, ContentFormat, CoreModel, Path, Record, Value};
-use lwm2m_core::lwm2m::options::{response, set_content_format, uint_option};
+use lwm2m_core::lwm2m::options::{
+    location_path, response, set_content_format, uint_option, uri_path,
+};
 use lwm2m_node::udp::{self, CoapHandle, Incoming, RequestError};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -124,14 +126,7 @@ impl SimDevice {
         if u8::from(r.header.code) != 0x41 {
             return Err(SimError::Refused(r.header.code.to_string()));
         }
-        let segments: Vec<String> = r
-            .get_option(CoapOption::LocationPath)
-            .map(|l| {
-                l.iter()
-                    .map(|s| String::from_utf8_lossy(s).into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let segments = location_path(&r).unwrap_or_default();
         let id = segments
             .get(1)
             .cloned()
@@ -247,14 +242,9 @@ pub fn answer(req: &Packet, records: &[Record]) -> Packet {
     if req.header.code != MessageClass::Request(RequestType::Get) {
         return response(0x85); // 4.05: the simulator implements Read only
     }
-    let segs: Vec<String> = req
-        .get_option(CoapOption::UriPath)
-        .map(|l| {
-            l.iter()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let Some(segs) = uri_path(req) else {
+        return response(0x80);
+    };
     let Ok(path) = Path::parse(&format!("/{}", segs.join("/"))) else {
         return response(0x80);
     };
@@ -268,7 +258,7 @@ pub fn answer(req: &Packet, records: &[Record]) -> Packet {
     }
     let accept = match uint_option(req, CoapOption::Accept, 2) {
         Ok(a) => a.map(|a| a as u16),
-        Err(()) => return response(0x80),
+        Err(_) => return response(0x80),
     };
     let format = match accept {
         None => ContentFormat::Tlv,

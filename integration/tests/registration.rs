@@ -23,15 +23,7 @@ async fn simulated_device_register_update_deregister_is_visible_through_gateway(
     let dev = SimDevice::start(config).await.unwrap();
     let reg_id = dev.register().await.unwrap();
 
-    let reg = api
-        .get_registration(GetRegistrationRequest {
-            endpoint: ep.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .registration
-        .unwrap();
+    let reg = registration(&mut api, &ep).await;
     assert_eq!(reg.registration_id, reg_id);
     assert_eq!(reg.lifetime_seconds, 120);
     assert_eq!(reg.lwm2m_version, "1.1");
@@ -52,15 +44,7 @@ async fn simulated_device_register_update_deregister_is_visible_through_gateway(
             .unwrap(),
         "2.04"
     );
-    let reg = api
-        .get_registration(GetRegistrationRequest {
-            endpoint: ep.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .registration
-        .unwrap();
+    let reg = registration(&mut api, &ep).await;
     assert_eq!(reg.lifetime_seconds, 300);
     assert_eq!(reg.objects.len(), 3);
     // An Update with no query and no payload is valid and keeps everything.
@@ -206,30 +190,14 @@ async fn libcoap_client_registers_updates_and_deregisters() {
         "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>",
         &uri,
     ]);
-    let reg = api
-        .get_registration(GetRegistrationRequest {
-            endpoint: ep.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .registration
-        .unwrap();
+    let reg = registration(&mut api, &ep).await;
     assert_eq!(reg.lifetime_seconds, 90);
     assert_eq!(reg.supported_content_formats, vec![11542]);
     let location = format!("{base}/rd/{}", reg.registration_id);
 
     // Update with a query and no payload.
     libcoap(&["-m", "post", "-B", "5", &format!("{location}?lt=200")]);
-    let reg = api
-        .get_registration(GetRegistrationRequest {
-            endpoint: ep.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .registration
-        .unwrap();
+    let reg = registration(&mut api, &ep).await;
     assert_eq!(reg.lifetime_seconds, 200);
 
     libcoap(&["-m", "delete", "-B", "5", &location]);
@@ -262,21 +230,6 @@ async fn exchange(
         Ok(Ok((n, _))) => Some(buf[..n].to_vec()),
         _ => None,
     }
-}
-
-fn register_packet(mid: u16, queries: &[&str], payload: &[u8]) -> Vec<u8> {
-    use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
-    let mut p = Packet::new();
-    p.header.set_type(MessageType::Confirmable);
-    p.header.message_id = mid;
-    p.set_token(vec![1, 2, 3, 4]);
-    p.header.code = MessageClass::Request(RequestType::Post);
-    p.add_option(CoapOption::UriPath, b"rd".to_vec());
-    for q in queries {
-        p.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
-    }
-    p.payload = payload.to_vec();
-    p.to_bytes().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

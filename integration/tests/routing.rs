@@ -5,9 +5,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
+use coap_lite::Packet;
 use common::*;
-use lwm2m_proto::v1::{content, value, GetRegistrationRequest, ReadRequest};
+use lwm2m_proto::v1::{content, value, ReadRequest};
 use tokio::net::UdpSocket;
 use tonic::Code;
 
@@ -153,15 +153,9 @@ struct SilentDevice {
 impl SilentDevice {
     async fn register(endpoint: &str, server: SocketAddr) -> SilentDevice {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut p = Packet::new();
-        p.header.set_type(MessageType::Confirmable);
-        p.header.message_id = 7;
-        p.set_token(vec![9, 9]);
-        p.header.code = MessageClass::Request(RequestType::Post);
-        p.add_option(CoapOption::UriPath, b"rd".to_vec());
-        p.add_option(CoapOption::UriQuery, format!("ep={endpoint}").into_bytes());
-        p.payload = b"</3/0>".to_vec();
-        sock.send_to(&p.to_bytes().unwrap(), server).await.unwrap();
+        let ep = format!("ep={endpoint}");
+        let bytes = register_packet(7, &[&ep], b"</3/0>");
+        sock.send_to(&bytes, server).await.unwrap();
         let mut buf = [0u8; 512];
         let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
             .await
@@ -272,15 +266,7 @@ async fn device_that_registers_again_through_a_second_node_is_read_through_it() 
     first.stop();
     let second = SimDevice::start(sim(&ep, &node2)).await.unwrap();
     second.register().await.unwrap();
-    let reg = api
-        .get_registration(GetRegistrationRequest {
-            endpoint: ep.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .registration
-        .unwrap();
+    let reg = registration(&mut api, &ep).await;
     assert_eq!(reg.owner_node, node2.id);
     // Node 1 learns of the move from the event and drops its route; reads go to node 2.
     let ok = eventually(Duration::from_secs(5), || {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod convert;
 pub mod expiry;
 pub mod ownership;
+pub mod process;
 pub mod registration;
 pub mod registry;
 pub mod relay;

@@ -17,11 +17,7 @@ use tokio_util::task::TaskTracker;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    lwm2m_node::process::init_tracing();
     let args = Args::parse();
     let command = args.command.clone();
     let config = args.into_config().map_err(anyhow::Error::msg)?;
@@ -114,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
-    wait_for_signal().await;
+    lwm2m_node::process::shutdown_signal().await;
     tracing::info!("shutting down: no new requests, finishing in-flight commits");
     shutdown.cancel();
     let _ = accept.await;
@@ -134,13 +130,4 @@ async fn main() -> anyhow::Result<()> {
     drop(client);
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

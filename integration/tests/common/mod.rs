@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use lwm2m_proto::v1::device_service_client::DeviceServiceClient;
+use lwm2m_proto::v1::{GetRegistrationRequest, Registration};
 use tonic::transport::Channel;
 
 pub use lwm2m_integration::harness::*;
@@ -14,6 +15,19 @@ pub async fn grpc(url: &str) -> DeviceServiceClient<Channel> {
     DeviceServiceClient::connect(url.to_string())
         .await
         .expect("connect to gateway")
+}
+
+/// The registration of `endpoint`, which must exist.
+pub async fn registration(api: &mut DeviceServiceClient<Channel>, endpoint: &str) -> Registration {
+    let request = GetRegistrationRequest {
+        endpoint: endpoint.to_string(),
+    };
+    api.get_registration(request)
+        .await
+        .expect("GetRegistration")
+        .into_inner()
+        .registration
+        .expect("registration")
 }
 
 pub async fn pool(svc: &Services) -> sqlx::PgPool {
@@ -62,4 +76,20 @@ pub async fn outbox_count(pool: &sqlx::PgPool, prefix: &str) -> i64 {
 
 pub fn sim(endpoint: &str, node: &Node) -> SimConfig {
     SimConfig::new(endpoint, node.coap)
+}
+
+/// A CON Register (`POST /rd?<queries>`) as wire bytes, for raw-socket tests.
+pub fn register_packet(mid: u16, queries: &[&str], payload: &[u8]) -> Vec<u8> {
+    use coap_lite::{CoapOption, MessageClass, MessageType, Packet, RequestType};
+    let mut p = Packet::new();
+    p.header.set_type(MessageType::Confirmable);
+    p.header.message_id = mid;
+    p.set_token(vec![1, 2, 3, 4]);
+    p.header.code = MessageClass::Request(RequestType::Post);
+    p.add_option(CoapOption::UriPath, b"rd".to_vec());
+    for q in queries {
+        p.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
+    }
+    p.payload = payload.to_vec();
+    p.to_bytes().unwrap()
 }

@@ -80,7 +80,7 @@ fn encode_token(endpoint: &str) -> String {
 }
 
 fn decode_token(token: &str) -> Result<String, StoreError> {
-    if token.len() % 2 != 0 || token.len() > 1024 {
+    if !token.len().is_multiple_of(2) || token.len() > 1024 {
         return Err(StoreError::BadPageToken);
     }
     let bytes: Result<Vec<u8>, _> = (0..token.len())

@@ -18,12 +18,12 @@ const TEXT: &str = "text/plain";
 const OPAQUE: &str = "application/octet-stream";
 
 /// Standard base64, padding optional on input, written padded.
-const BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-fn single_value_request(
+pub(crate) fn single_value_request(
     format: &'static str,
     requested: &Path,
 ) -> Result<(u16, u16), ContentError> {
@@ -90,7 +90,7 @@ pub(crate) fn decode_opaque(requested: &Path, payload: &[u8]) -> Result<Vec<Reco
     )])
 }
 
-fn the_record<'a>(
+pub(crate) fn the_record<'a>(
     format: &'static str,
     records: &'a [Record],
     requested: &Path,

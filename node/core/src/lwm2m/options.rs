@@ -7,6 +7,11 @@ pub fn uri_path(p: &Packet) -> Option<Vec<String>> {
     strings(p, CoapOption::UriPath)
 }
 
+/// Location-Path segments (of a 2.01 Created), `None` if one is not valid UTF-8.
+pub fn location_path(p: &Packet) -> Option<Vec<String>> {
+    strings(p, CoapOption::LocationPath)
+}
+
 /// Uri-Query options, `None` if one is not valid UTF-8.
 pub fn uri_queries(p: &Packet) -> Option<Vec<String>> {
     strings(p, CoapOption::UriQuery)
@@ -22,11 +27,16 @@ fn strings(p: &Packet, opt: CoapOption) -> Option<Vec<String>> {
     }
 }
 
+/// An option value that breaks RFC 7252 §3.2 (too long for its kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed CoAP option value")]
+pub struct BadOption;
+
 /// A uint option (RFC 7252 §3.2): big-endian, leading zeros dropped, at most `max_len` bytes.
-pub fn uint_option(p: &Packet, opt: CoapOption, max_len: usize) -> Result<Option<u32>, ()> {
+pub fn uint_option(p: &Packet, opt: CoapOption, max_len: usize) -> Result<Option<u32>, BadOption> {
     match p.get_first_option(opt) {
         None => Ok(None),
-        Some(v) if v.len() > max_len => Err(()),
+        Some(v) if v.len() > max_len => Err(BadOption),
         Some(v) => Ok(Some(
             v.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)),
         )),
@@ -34,7 +44,7 @@ pub fn uint_option(p: &Packet, opt: CoapOption, max_len: usize) -> Result<Option
 }
 
 /// Content-Format option as a number (coap-lite's enum does not know the LwM2M formats).
-pub fn content_format(p: &Packet) -> Result<Option<u16>, ()> {
+pub fn content_format(p: &Packet) -> Result<Option<u16>, BadOption> {
     uint_option(p, CoapOption::ContentFormat, 2).map(|v| v.map(|v| v as u16))
 }
 
@@ -92,7 +102,7 @@ mod tests {
         assert_eq!(content_format(&p), Ok(Some(11542)));
         p.clear_option(CoapOption::ContentFormat);
         p.add_option(CoapOption::ContentFormat, vec![1, 2, 3]);
-        assert_eq!(content_format(&p), Err(()));
+        assert_eq!(content_format(&p), Err(BadOption));
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub fn read_response(
         // No Content-Format: TS 1.1 says the default is text/plain for single values.
         Ok(None) => 0,
         Ok(Some(cf)) => cf,
-        Err(()) => {
+        Err(_) => {
             return Err(ReadError::BadContent {
                 code,
                 source: ContentError::Malformed {

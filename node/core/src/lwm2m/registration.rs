@@ -257,7 +257,7 @@ fn parse_payload(p: &Packet) -> Result<(ObjectLinks, String), RdError> {
     match content_format(p) {
         Ok(None) | Ok(Some(LINK_FORMAT)) => {}
         Ok(Some(other)) => return Err(RdError::UnsupportedContentFormat(other)),
-        Err(()) => {
+        Err(_) => {
             return Err(RdError::BadRequest(
                 "malformed Content-Format option".into(),
             ))

@@ -1,81 +1,101 @@
-//! SenML JSON (RFC 8428; LwM2M TS 1.1 Core §7.4.4), content format 110.
+//! The SenML record model (RFC 8428 §4) shared by three wire formats:
+//! SenML JSON ([`json`], Core TS 1.1 §7.4.4, format 110), SenML CBOR
+//! ([`cbor`], Core TS 1.1 §7.4.5, format 112) and the older LwM2M JSON
+//! ([`lwm2m_json`], Core TS 1.0 §6.4.4 / 1.1 §7.4.6, formats 11543/1543).
 //!
-//! A payload is an array of records. Base fields persist to later records
-//! (RFC 8428 §4.1): the name is `bn` + `n`, the time is `bt` + `t`. The
-//! value is exactly one of `v` (number), `vs` (string), `vb` (boolean),
-//! `vd` (data, base64url with optional padding per RFC 8428 §4.3 / §6;
-//! the standard alphabet is tolerated) and the LwM2M extension `vlo`
-//! (object link `"o:i"`, Core TS §7.4.4). Fields ending in `_` are
-//! must-understand (RFC 8428 §4.4) and rejected. Relative times (RFC 8428
+//! A wire layer only turns its syntax into [`Entry`]s (and back); this
+//! module resolves names and times and types values with the model.
+//! Base fields persist to later records (RFC 8428 §4.1): the name is
+//! `bn` + `n`, the time is `bt` + `t`. Each record has exactly one value:
+//! a number, a string, a boolean, data (opaque bytes) or the LwM2M object
+//! link `"o:i"` (`vlo`, Core TS 1.1 §7.4.4). Relative times (RFC 8428
 //! §4.5.3) are returned as is: this core never reads the clock.
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
-use serde_json::{Number, Value as Json};
 
 use super::{
-    malformed, parse_objlnk, ContentError, ObjectModel, Path, Record, ResourceType, Value,
+    malformed, parse_objlnk, unencodable, ContentError, ObjectModel, Path, Record, ResourceType,
+    Value,
 };
 
-mod encode;
-pub(crate) use encode::encode;
+pub(crate) mod cbor;
+pub(crate) mod json;
+pub(crate) mod lwm2m_json;
 
-pub(crate) const FMT: &str = "application/senml+json";
-const VALUE_FIELDS: [&str; 5] = ["v", "vs", "vb", "vd", "vlo"];
-
-pub(crate) fn engine(alpha: &alphabet::Alphabet) -> GeneralPurpose {
-    GeneralPurpose::new(
-        alpha,
-        GeneralPurposeConfig::new()
-            .with_encode_padding(false)
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    )
+/// A number as written: integers keep their exact value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i128),
+    Float(f64),
 }
 
-/// Decodes a SenML JSON payload answering a Read of `requested`.
-pub(crate) fn decode(
+impl Num {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+}
+
+/// A record's value as carried by the wire format, before typing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Raw {
+    /// `v`
+    Num(Num),
+    /// `vs` (LwM2M JSON `sv`)
+    Text(String),
+    /// `vb` (LwM2M JSON `bv`)
+    Bool(bool),
+    /// `vd`: bytes (already base64-decoded in JSON)
+    Data(Vec<u8>),
+    /// `vlo` (LwM2M JSON `ov`): `"o:i"`
+    ObjLnk(String),
+}
+
+/// One SenML record as read from (or written to) the wire. `values` holds
+/// every value field found, under its wire name, so that [`resolve`] can
+/// refuse records with none or several.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Entry {
+    pub bn: Option<String>,
+    pub bt: Option<f64>,
+    pub n: Option<String>,
+    pub t: Option<f64>,
+    pub values: Vec<(&'static str, Raw)>,
+}
+
+/// Decoding options of a wire format.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wire {
+    pub fmt: &'static str,
+    /// LwM2M JSON carries Opaque as base64 in `sv` (Core TS 1.0 §6.4.4).
+    pub base64_text: bool,
+}
+
+/// Resolves names and times of `entries` and types their values.
+pub(crate) fn resolve(
+    wire: Wire,
     requested: &Path,
-    payload: &[u8],
+    entries: Vec<Entry>,
     model: &dyn ObjectModel,
 ) -> Result<Vec<Record>, ContentError> {
-    let json: Json = serde_json::from_slice(payload)
-        .map_err(|e| malformed(FMT, format!("invalid JSON: {e}")))?;
-    let array = json
-        .as_array()
-        .ok_or_else(|| malformed(FMT, "expected a JSON array of records"))?;
+    let fmt = wire.fmt;
     let mut base_name = String::new();
     let mut base_time: Option<f64> = None;
-    let mut out = Vec::with_capacity(array.len());
-    for (idx, rec) in array.iter().enumerate() {
-        let bad = |reason: String| malformed(FMT, format!("record {idx}: {reason}"));
-        let obj = rec
-            .as_object()
-            .ok_or_else(|| bad("not a JSON object".into()))?;
-        if let Some(key) = obj.keys().find(|k| k.ends_with('_')) {
-            return Err(bad(format!("unsupported must-understand field {key:?}")));
+    let mut out = Vec::with_capacity(entries.len());
+    for (idx, e) in entries.into_iter().enumerate() {
+        let bad = |reason: String| malformed(fmt, format!("record {idx}: {reason}"));
+        if let Some(bn) = e.bn {
+            base_name = bn;
         }
-        if let Some(bn) = obj.get("bn") {
-            base_name = bn
-                .as_str()
-                .ok_or_else(|| bad("bn is not a string".into()))?
-                .to_string();
+        if let Some(bt) = e.bt {
+            base_time = Some(bt);
         }
-        if let Some(bt) = obj.get("bt") {
-            base_time = Some(
-                bt.as_f64()
-                    .ok_or_else(|| bad("bt is not a number".into()))?,
-            );
+        if base_time.is_some_and(|t| !t.is_finite()) || e.t.is_some_and(|t| !t.is_finite()) {
+            return Err(bad("time is not a finite number".into()));
         }
-        let n = match obj.get("n") {
-            Some(n) => n.as_str().ok_or_else(|| bad("n is not a string".into()))?,
-            None => "",
-        };
-        let t = match obj.get("t") {
-            Some(t) => Some(t.as_f64().ok_or_else(|| bad("t is not a number".into()))?),
-            None => None,
-        };
-        let name = format!("{base_name}{n}");
+        let name = format!("{base_name}{}", e.n.as_deref().unwrap_or(""));
         let path = Path::parse(&name).map_err(|e| bad(e.to_string()))?;
         let (Some(o), Some(r)) = (path.object(), path.resource()) else {
             return Err(bad(format!(
@@ -84,23 +104,21 @@ pub(crate) fn decode(
         };
         if !requested.is_prefix_of(&path) {
             return Err(ContentError::OutsideRequested {
-                format: FMT,
+                format: fmt,
                 path,
                 requested: *requested,
             });
         }
-        let mut fields = VALUE_FIELDS
-            .iter()
-            .filter_map(|f| obj.get(*f).map(|v| (*f, v)));
-        let (field, json) = fields
+        let mut values = e.values.into_iter();
+        let (field, raw) = values
             .next()
             .ok_or_else(|| bad(format!("{path} has no value field")))?;
-        if let Some((other, _)) = fields.next() {
+        if let Some((other, _)) = values.next() {
             return Err(bad(format!("{path} has both {field} and {other}")));
         }
-        let value = convert(model.resource_type(o, r), field, json)
+        let value = convert(wire, model.resource_type(o, r), field, raw)
             .map_err(|reason| bad(format!("{path}: {reason}")))?;
-        let time = match (base_time, t) {
+        let time = match (base_time, e.t) {
             (None, None) => None,
             (b, t) => Some(b.unwrap_or(0.0) + t.unwrap_or(0.0)),
         };
@@ -111,244 +129,118 @@ pub(crate) fn decode(
 
 /// An integral number as i64: written as an integer, or a float with no
 /// fractional part within range.
-fn integral(n: &Number) -> Option<i64> {
-    n.as_i64().or_else(|| {
-        n.as_f64()
-            .filter(|f| {
-                f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18
-            })
-            .map(|f| f as i64)
-    })
+fn integral(n: Num) -> Option<i64> {
+    match n {
+        Num::Int(i) => i64::try_from(i).ok(),
+        Num::Float(f) => (f.fract() == 0.0
+            && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
+        .then_some(f as i64),
+    }
 }
 
-fn unsigned(n: &Number) -> Option<u64> {
-    n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.844_674_407_370_955_2e19)
-            .map(|f| f as u64)
-    })
+fn unsigned(n: Num) -> Option<u64> {
+    match n {
+        Num::Int(i) => u64::try_from(i).ok(),
+        Num::Float(f) => {
+            (f.fract() == 0.0 && (0.0..1.844_674_407_370_955_2e19).contains(&f)).then_some(f as u64)
+        }
+    }
 }
 
-/// Types a value field with the model. Unknown resources: `v` written as
-/// an integer becomes Integer (Unsigned above i64), any other `v` Float.
-fn convert(ty: Option<ResourceType>, field: &str, json: &Json) -> Result<Value, String> {
-    let num = || {
-        json.as_number()
-            .ok_or_else(|| format!("{field} is not a number"))
+/// Decodes base64 (RFC 4648 §5 url-safe, or §4 standard when it uses `+`
+/// or `/`), padding optional.
+pub(crate) fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+    let alpha = if s.contains(['+', '/']) {
+        &alphabet::STANDARD
+    } else {
+        &alphabet::URL_SAFE
     };
-    let text = || {
-        json.as_str()
-            .ok_or_else(|| format!("{field} is not a string"))
-    };
+    json::engine(alpha).decode(s).map_err(|e| e.to_string())
+}
+
+/// Types a value with the model. Unknown resources: an integer `v`
+/// becomes Integer (Unsigned above i64), any other `v` Float.
+fn convert(wire: Wire, ty: Option<ResourceType>, field: &str, raw: Raw) -> Result<Value, String> {
     let typed = ty.filter(|t| *t != ResourceType::None);
-    let value = match (typed, field) {
-        (Some(ResourceType::Integer), "v") => {
-            Value::Integer(integral(num()?).ok_or("v is not an integer in i64 range")?)
+    if let Raw::Num(Num::Float(f)) = raw {
+        if !f.is_finite() {
+            return Err(format!("{field} is not a finite number"));
         }
-        (Some(ResourceType::Time), "v") => {
-            Value::Time(integral(num()?).ok_or("v is not a time in whole seconds")?)
+    }
+    let value = match (typed, raw) {
+        (Some(ResourceType::Integer), Raw::Num(n)) => Value::Integer(
+            integral(n).ok_or_else(|| format!("{field} is not an integer in i64 range"))?,
+        ),
+        (Some(ResourceType::Time), Raw::Num(n)) => Value::Time(
+            integral(n).ok_or_else(|| format!("{field} is not a time in whole seconds"))?,
+        ),
+        (Some(ResourceType::Unsigned), Raw::Num(n)) => Value::Unsigned(
+            unsigned(n).ok_or_else(|| format!("{field} is not an unsigned integer"))?,
+        ),
+        (Some(ResourceType::Float), Raw::Num(n)) => Value::Float(n.as_f64()),
+        (None, Raw::Num(Num::Int(i))) => match (i64::try_from(i), u64::try_from(i)) {
+            (Ok(i), _) => Value::Integer(i),
+            (_, Ok(u)) => Value::Unsigned(u),
+            _ => Value::Float(i as f64),
+        },
+        (None, Raw::Num(Num::Float(f))) => Value::Float(f),
+        (Some(ResourceType::Opaque), Raw::Text(s)) if wire.base64_text => {
+            Value::Opaque(base64_decode(&s).map_err(|e| format!("{field} is not base64: {e}"))?)
         }
-        (Some(ResourceType::Unsigned), "v") => {
-            Value::Unsigned(unsigned(num()?).ok_or("v is not an unsigned integer")?)
+        (Some(ResourceType::String) | None, Raw::Text(s)) => Value::String(s),
+        (Some(ResourceType::Boolean) | None, Raw::Bool(b)) => Value::Boolean(b),
+        (Some(ResourceType::ObjLnk) | None, Raw::ObjLnk(s)) => {
+            parse_objlnk(&s).ok_or_else(|| format!("{field} is not \"object:instance\""))?
         }
-        (Some(ResourceType::Float), "v") => {
-            Value::Float(num()?.as_f64().ok_or("v is not a float")?)
-        }
-        (None, "v") => {
-            let n = num()?;
-            match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => Value::Integer(i),
-                (None, Some(u), _) => Value::Unsigned(u),
-                (None, None, Some(f)) => Value::Float(f),
-                _ => return Err("v is not a number".into()),
-            }
-        }
-        (Some(ResourceType::String) | None, "vs") => Value::String(text()?.to_string()),
-        (Some(ResourceType::Boolean) | None, "vb") => {
-            Value::Boolean(json.as_bool().ok_or("vb is not a boolean")?)
-        }
-        (Some(ResourceType::ObjLnk) | None, "vlo") => {
-            parse_objlnk(text()?).ok_or("vlo is not \"object:instance\"")?
-        }
-        (Some(ResourceType::Opaque) | None, "vd") => {
-            let s = text()?;
-            let alpha = if s.contains(['+', '/']) {
-                &alphabet::STANDARD
-            } else {
-                &alphabet::URL_SAFE
-            };
-            Value::Opaque(
-                engine(alpha)
-                    .decode(s)
-                    .map_err(|e| format!("vd is not base64url: {e}"))?,
-            )
-        }
-        (Some(t), f) => return Err(format!("field {f} cannot carry a {} value", t.name())),
-        (None, f) => return Err(format!("unknown value field {f}")),
+        (Some(ResourceType::Opaque) | None, Raw::Data(d)) => Value::Opaque(d),
+        (Some(t), _) => return Err(format!("field {field} cannot carry a {} value", t.name())),
     };
     Ok(value)
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::content::{decode, ContentError, ContentFormat, CoreModel, Path, Record, Value};
-    use proptest::prelude::*;
+/// The wire value of `value` under its SenML field name.
+pub(crate) fn raw_value(
+    fmt: &'static str,
+    value: &Value,
+) -> Result<(&'static str, Raw), ContentError> {
+    Ok(match value {
+        Value::String(s) => ("vs", Raw::Text(s.clone())),
+        Value::Integer(i) | Value::Time(i) => ("v", Raw::Num(Num::Int((*i).into()))),
+        Value::Unsigned(u) => ("v", Raw::Num(Num::Int((*u).into()))),
+        Value::Float(f) if f.is_finite() => ("v", Raw::Num(Num::Float(*f))),
+        Value::Float(f) => return Err(unencodable(fmt, format!("{f} is not finite"))),
+        Value::Boolean(b) => ("vb", Raw::Bool(*b)),
+        Value::Opaque(b) => ("vd", Raw::Data(b.clone())),
+        Value::ObjLnk { object, instance } => ("vlo", Raw::ObjLnk(format!("{object}:{instance}"))),
+    })
+}
 
-    const SENML: ContentFormat = ContentFormat::SenmlJson;
-
-    fn read(requested: Path, json: &str) -> Result<Vec<Record>, ContentError> {
-        decode(SENML, &requested, json.as_bytes(), &CoreModel)
-    }
-
-    #[test]
-    fn decodes_spec_example_with_base_fields() {
-        // Shape of the Core TS 1.1 §7.4.4 Device read example.
-        let recs = read(
-            Path::new_instance(3, 0),
-            r#"[{"bn":"/3/0/","bt":1.7e9,"n":"0","vs":"Open Mobile Alliance"},
-                {"n":"9","v":95,"t":5},{"n":"6/0","v":1},{"n":"13","v":1367491215},
-                {"n":"22/0","vlo":"20:0"},{"n":"16","vs":"U"}]"#,
-        )
-        .unwrap();
-        let got: Vec<_> = recs
-            .iter()
-            .map(|r| (r.path.to_string(), r.value.clone(), r.time))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (
-                    "/3/0/0".into(),
-                    Value::String("Open Mobile Alliance".into()),
-                    Some(1.7e9)
-                ),
-                ("/3/0/9".into(), Value::Integer(95), Some(1.7e9 + 5.0)),
-                ("/3/0/6/0".into(), Value::Integer(1), Some(1.7e9)),
-                ("/3/0/13".into(), Value::Time(1_367_491_215), Some(1.7e9)),
-                (
-                    "/3/0/22/0".into(),
-                    Value::ObjLnk {
-                        object: 20,
-                        instance: 0
-                    },
-                    Some(1.7e9)
-                ),
-                ("/3/0/16".into(), Value::String("U".into()), Some(1.7e9)),
-            ]
-        );
-    }
-
-    #[test]
-    fn typing_and_unknown_resources() {
-        let one = |req: Path, json: &str| read(req, json).map(|mut v| v.remove(0));
-        let r = one(Path::new_object(6), r#"[{"n":"/6/0/0","v":43}]"#).unwrap();
-        assert_eq!((r.value, r.time), (Value::Float(43.0), None));
-        assert_eq!(
-            one(Path::new_object(1), r#"[{"n":"/1/0/11","v":7.0}]"#)
-                .unwrap()
-                .value,
-            Value::Unsigned(7)
-        );
-        assert_eq!(
-            one(Path::new_object(0), r#"[{"n":"/0/0/3","vd":"AQID_w"}]"#)
-                .unwrap()
-                .value,
-            Value::Opaque(vec![1, 2, 3, 255])
-        );
-        assert_eq!(
-            one(Path::new_object(0), r#"[{"n":"/0/0/3","vd":"AQID/w=="}]"#)
-                .unwrap()
-                .value,
-            Value::Opaque(vec![1, 2, 3, 255])
-        );
-        let unknown = Path::new_object(3303);
-        assert_eq!(
-            one(unknown, r#"[{"n":"/3303/0/5700","v":21}]"#)
-                .unwrap()
-                .value,
-            Value::Integer(21)
-        );
-        assert_eq!(
-            one(unknown, r#"[{"n":"/3303/0/5700","v":21.5}]"#)
-                .unwrap()
-                .value,
-            Value::Float(21.5)
-        );
-        assert_eq!(
-            one(
-                unknown,
-                r#"[{"n":"/3303/0/5700","v":18446744073709551615}]"#
-            )
-            .unwrap()
-            .value,
-            Value::Unsigned(u64::MAX)
-        );
-        assert_eq!(
-            one(unknown, r#"[{"n":"/3303/0/5701","vs":"Cel"}]"#)
-                .unwrap()
-                .value,
-            Value::String("Cel".into())
-        );
-        assert_eq!(
-            one(unknown, r#"[{"n":"/3303/0/5850","vb":true}]"#)
-                .unwrap()
-                .value,
-            Value::Boolean(true)
-        );
-    }
-
-    #[test]
-    fn rejects_bad_records() {
-        let err = |req: Path, json: &str| read(req, json).unwrap_err();
-        let dev = Path::new_instance(3, 0);
-        assert_eq!(
-            err(dev, r#"[{"n":"/3/1/0","vs":"x"}]"#),
-            ContentError::OutsideRequested {
-                format: SENML.name(),
-                path: Path::new_resource(3, 1, 0),
-                requested: dev
-            }
-        );
-        for (json, needle) in [
-            ("{}", "expected a JSON array"),
-            ("[1]", "record 0: not a JSON object"),
-            (r#"[{"n":"/3/0/9","v":1.5}]"#, "not an integer"),
-            (
-                r#"[{"n":"/3/0/9","vs":"1"}]"#,
-                "field vs cannot carry a Integer value",
-            ),
-            (r#"[{"n":"/3/0/9"}]"#, "has no value field"),
-            (r#"[{"n":"/3/0/9","v":1,"vs":"1"}]"#, "has both v and vs"),
-            (r#"[{"n":"/3/0","v":1}]"#, "is not a resource"),
-            (r#"[{"n":"3/0/9","v":1}]"#, "must start with '/'"),
-            (r#"[{"n":"/3/0/9","v":1,"x_":1}]"#, "must-understand"),
-            (r#"[{"bn":5,"n":"/3/0/9","v":1}]"#, "bn is not a string"),
-            (r#"[{"n":"/3/0/22/0","vlo":"20"}]"#, "vlo is not"),
-            ("[", "invalid JSON"),
-        ] {
-            let e = err(dev, json).to_string();
-            assert!(
-                e.starts_with("malformed application/senml+json payload") && e.contains(needle),
-                "{json}: {e}"
-            );
+/// Entries for `records` in the given order: the first carries `bn` = the
+/// requested path and every `n` is relative to it (RFC 8428 §4.5.1).
+pub(crate) fn entries(
+    fmt: &'static str,
+    records: &[Record],
+    requested: &Path,
+) -> Result<Vec<Entry>, ContentError> {
+    let base = if requested.is_root() {
+        String::new()
+    } else {
+        requested.to_string()
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for (idx, r) in records.iter().enumerate() {
+        let full = r.path.to_string();
+        let n = full.strip_prefix(base.as_str()).unwrap_or(&full);
+        if let Some(t) = r.time.filter(|t| !t.is_finite()) {
+            return Err(unencodable(fmt, format!("time {t} is not finite")));
         }
+        out.push(Entry {
+            bn: (idx == 0 && !base.is_empty()).then(|| base.clone()),
+            bt: None,
+            n: (!n.is_empty()).then(|| n.to_string()),
+            t: r.time,
+            values: vec![raw_value(fmt, &r.value)?],
+        });
     }
-
-    proptest! {
-        #[test]
-        fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(SENML, &Path::ROOT, &bytes, &CoreModel);
-        }
-
-        #[test]
-        fn decoder_never_panics_on_senml_like_json(
-            recs in proptest::collection::vec(proptest::collection::vec((
-                prop_oneof![Just("bn"), Just("n"), Just("bt"), Just("t"), Just("v"), Just("vs"), Just("vb"), Just("vd"), Just("vlo")],
-                prop_oneof![Just("\"/3/0/\"".to_string()), "\"[/0-9a:]{0,8}\"", "-?[0-9]{1,22}(\\.[0-9]{1,3})?(e[0-9]{1,3})?", Just("true".to_string()), Just("null".to_string())],
-            ), 0..5), 0..5)
-        ) {
-            let json = format!("[{}]", recs.iter().map(|r| format!("{{{}}}", r.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))).collect::<Vec<_>>().join(","));
-            let _ = decode(SENML, &Path::new_object(3), json.as_bytes(), &CoreModel);
-        }
-    }
+    Ok(out)
 }
