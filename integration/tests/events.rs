@@ -70,6 +70,9 @@ async fn watch_delivers_new_update_delete_expire_in_order_and_resumes_from_a_seq
     a.register().await.unwrap();
     a.update(Some(120), None).await.unwrap();
     a.deregister().await.unwrap();
+    // A pause so that the first events are published before the next one is created: the
+    // from-time check below starts between them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let mut cfg = sim(&format!("{prefix}-b"), &node);
     cfg.lifetime = 1;
     let b = SimDevice::start(cfg).await.unwrap();
@@ -121,6 +124,17 @@ async fn watch_delivers_new_update_delete_expire_in_order_and_resumes_from_a_seq
             .map(|e| e.event_id.clone())
             .collect::<Vec<_>>()
     );
+    // From a time: the event's own commit time replays it and everything after.
+    let from = events[3].time.clone().unwrap();
+    let mut by_time = api
+        .watch_registrations(WatchRegistrationsRequest {
+            start: Some(Start::FromTime(from)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let tail = collect(&mut by_time, &prefix, 2, Duration::from_secs(10)).await;
+    assert_eq!(kinds(&tail), vec![Kind::New, Kind::Expire]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
