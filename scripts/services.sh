@@ -82,8 +82,14 @@ mkdir -p "$nats_dir"
 nats_running() { (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null; }
 if ! nats_running; then
   log "starting nats-server on 127.0.0.1:$nats_port (JetStream in $nats_dir)"
-  nohup "$nats_bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$nats_dir/js" \
-    -P "$nats_dir/nats.pid" >"$nats_dir/server.log" 2>&1 &
+  # max_payload 8 MB: a routed Write carries up to the node's 4 MiB transfer limit (firmware).
+  cat >"$nats_dir/nats.conf" <<CONF
+listen: 127.0.0.1:$nats_port
+max_payload: 8MB
+pid_file: "$nats_dir/nats.pid"
+jetstream { store_dir: "$nats_dir/js" }
+CONF
+  nohup "$nats_bin" -c "$nats_dir/nats.conf" >"$nats_dir/server.log" 2>&1 &
   for _ in $(seq 1 100); do nats_running && break; sleep 0.1; done
   nats_running || { log "nats-server did not start; see $nats_dir/server.log"; exit 1; }
 fi

@@ -45,6 +45,31 @@ fn store_status(e: StoreError) -> Status {
     }
 }
 
+/// Routes `$op(request)` to the owning node and answers with the matching response, the device's
+/// CoAP code in metadata, or the mapped error status.
+macro_rules! routed {
+    ($self:ident, $endpoint:ident, $deadline:ident, $op:ident($req:ident)) => {{
+        let result = $self
+            .router
+            .call(&$endpoint, route_request::Operation::$op($req), $deadline)
+            .await?;
+        if let Some(status) = status_for_result(&$endpoint, &result) {
+            return Err(status);
+        }
+        match result.response {
+            Some(result::Response::$op(body)) => {
+                let mut response = Response::new(body);
+                with_coap_code(response.metadata_mut(), &result.coap_code);
+                Ok(response)
+            }
+            _ => Err(Status::internal(format!(
+                "{}: node answered with another operation's result",
+                $endpoint
+            ))),
+        }
+    }};
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<RegistrationEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -95,34 +120,97 @@ impl DeviceService for Service {
     }
 
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ReadResponse>, Status> {
-        let deadline = Instant::now()
-            + call_budget(request_deadline(request.metadata()), self.default_timeout);
-        let r = request.into_inner();
-        check_endpoint(&r.endpoint)?;
-        lwm2m_core_path_check(&r.path)?;
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
         if r.content_format > u32::from(u16::MAX) {
             return Err(Status::invalid_argument(
                 "content_format must be a CoAP content-format number",
             ));
         }
         let endpoint = r.endpoint.clone();
-        let result = self
-            .router
-            .call(&endpoint, route_request::Operation::Read(r), deadline)
-            .await?;
-        if let Some(status) = status_for_result(&endpoint, &result) {
-            return Err(status);
+        routed!(self, endpoint, deadline, Read(r))
+    }
+
+    async fn write(
+        &self,
+        request: Request<WriteRequest>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
+        if r.values.is_empty() {
+            return Err(Status::invalid_argument(
+                "values: at least one value to write",
+            ));
         }
-        match result.response {
-            Some(result::Response::Read(read)) => {
-                let mut response = Response::new(read);
-                with_coap_code(response.metadata_mut(), &result.coap_code);
-                Ok(response)
-            }
-            _ => Err(Status::internal(format!(
-                "{endpoint}: node answered without read content"
-            ))),
+        for v in &r.values {
+            check_path(&v.path)?;
         }
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, Write(r))
+    }
+
+    async fn execute(
+        &self,
+        request: Request<ExecuteRequest>,
+    ) -> Result<Response<ExecuteResponse>, Status> {
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, Execute(r))
+    }
+
+    async fn create(
+        &self,
+        request: Request<CreateRequest>,
+    ) -> Result<Response<CreateResponse>, Status> {
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, Create(r))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, Delete(r))
+    }
+
+    async fn discover(
+        &self,
+        request: Request<DiscoverRequest>,
+    ) -> Result<Response<DiscoverResponse>, Status> {
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, Discover(r))
+    }
+
+    async fn write_attributes(
+        &self,
+        request: Request<WriteAttributesRequest>,
+    ) -> Result<Response<WriteAttributesResponse>, Status> {
+        let (deadline, r) = self.device_call(request, |r| (&r.endpoint, &r.path))?;
+        if r.attributes.is_none() {
+            return Err(Status::invalid_argument("attributes: nothing to write"));
+        }
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, WriteAttributes(r))
+    }
+}
+
+impl Service {
+    /// Checks what every device call has (endpoint, path) before anything is sent, and fixes the
+    /// call's deadline.
+    fn device_call<T>(
+        &self,
+        request: Request<T>,
+        target: impl Fn(&T) -> (&String, &String),
+    ) -> Result<(Instant, T), Status> {
+        let deadline = Instant::now()
+            + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let r = request.into_inner();
+        let (endpoint, path) = target(&r);
+        check_endpoint(endpoint)?;
+        check_path(path)?;
+        Ok((deadline, r))
     }
 }
 
@@ -136,7 +224,7 @@ fn call_budget(caller: Option<Duration>, default: Duration) -> Duration {
 }
 
 /// Validates a path before anything is sent, so a bad argument never reaches a device.
-fn lwm2m_core_path_check(path: &str) -> Result<(), Status> {
+fn check_path(path: &str) -> Result<(), Status> {
     lwm2m_core::content::Path::parse(path)
         .map(|_| ())
         .map_err(|e| Status::invalid_argument(format!("path: {e}")))

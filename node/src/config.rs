@@ -34,6 +34,9 @@ pub struct Args {
     /// Largest number of registration writes committed in one transaction (group commit).
     #[arg(long, default_value_t = 256)]
     pub max_commit_batch: usize,
+    /// Largest payload sent to or reassembled from a device (block-wise), in bytes.
+    #[arg(long, env = "LWM2M_MAX_TRANSFER", default_value_t = 4 * 1024 * 1024)]
+    pub max_transfer: usize,
     /// Database connections.
     #[arg(long, default_value_t = 8)]
     pub db_connections: u32,
@@ -64,6 +67,7 @@ pub struct Config {
     pub expiry_interval: Duration,
     pub max_commit_batch: usize,
     pub db_connections: u32,
+    pub max_transfer: usize,
 }
 
 impl Args {
@@ -84,6 +88,9 @@ impl Args {
         if self.max_commit_batch == 0 || self.db_connections == 0 {
             return Err("--max-commit-batch and --db-connections must be positive".into());
         }
+        if self.max_transfer < 1024 {
+            return Err("--max-transfer must be at least 1024 bytes".into());
+        }
         if self.expiry_interval.is_zero() {
             return Err("--expiry-interval must be positive".into());
         }
@@ -96,6 +103,7 @@ impl Args {
             expiry_interval: self.expiry_interval,
             max_commit_batch: self.max_commit_batch,
             db_connections: self.db_connections,
+            max_transfer: self.max_transfer,
         })
     }
 }

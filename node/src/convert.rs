@@ -1,6 +1,6 @@
 //! Core value trees as API messages.
 
-use lwm2m_core::content::{InstanceNode, ResourceNode, ResourceValue, Tree, Value};
+use lwm2m_core::content::{InstanceNode, Path, Record, ResourceNode, ResourceValue, Tree, Value};
 use lwm2m_proto::v1::{
     content, value, Content, InstanceContent, ObjectContent, ObjectLinkValue, ResourceContent,
     ResourceInstanceContent, Value as ValueProto,
@@ -67,4 +67,43 @@ pub fn value_proto(v: &Value) -> ValueProto {
         }),
     };
     ValueProto { kind: Some(kind) }
+}
+
+/// An API value as a core value; `None` when the value is unset.
+pub fn value_core(v: &ValueProto) -> Option<Value> {
+    Some(match v.kind.as_ref()? {
+        value::Kind::StringValue(s) => Value::String(s.clone()),
+        value::Kind::IntegerValue(i) => Value::Integer(*i),
+        value::Kind::UnsignedValue(u) => Value::Unsigned(*u),
+        value::Kind::FloatValue(f) => Value::Float(*f),
+        value::Kind::BooleanValue(b) => Value::Boolean(*b),
+        value::Kind::OpaqueValue(o) => Value::Opaque(o.clone()),
+        value::Kind::TimeValue(t) => Value::Time(*t),
+        value::Kind::ObjlnkValue(l) => Value::ObjLnk {
+            object: u16::try_from(l.object_id).ok()?,
+            instance: u16::try_from(l.instance_id).ok()?,
+        },
+    })
+}
+
+/// Path/value pairs of a Write as records; the error names the offending entry.
+pub fn records_of(values: &[lwm2m_proto::v1::PathValue]) -> Result<Vec<Record>, String> {
+    values
+        .iter()
+        .map(|pv| {
+            let path =
+                Path::parse(&pv.path).map_err(|e| format!("value path {:?}: {e}", pv.path))?;
+            if path.resource().is_none() {
+                return Err(format!(
+                    "value path {path} must name a resource or resource instance"
+                ));
+            }
+            let value = pv
+                .value
+                .as_ref()
+                .and_then(value_core)
+                .ok_or_else(|| format!("value at {path} is unset or out of range"))?;
+            Ok(Record::new(path, value))
+        })
+        .collect()
 }

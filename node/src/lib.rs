@@ -6,6 +6,7 @@ pub mod bus;
 pub mod config;
 pub mod convert;
 pub mod expiry;
+pub mod ops;
 pub mod ownership;
 pub mod process;
 pub mod registration;

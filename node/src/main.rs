@@ -75,7 +75,14 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(owned = registry.len(), "ownership restored");
 
-    let router = Router::new(registry.clone(), coap.clone(), client.clone());
+    let router = Router::new(
+        registry.clone(),
+        coap.clone(),
+        client.clone(),
+        lwm2m_node::ops::Limits {
+            max_transfer: config.max_transfer,
+        },
+    );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));
     tracker.spawn(ownership::run(
         client.clone(),

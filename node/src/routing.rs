@@ -10,22 +10,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use lwm2m_core::content::{CoreModel, Path};
-use lwm2m_core::lwm2m::read::{preferred_format, read_request, read_response, ReadError};
 use lwm2m_proto::subjects::CANCEL_ALL;
 use lwm2m_proto::v1::bus::{
-    ack, error, nack, result, route_reply, route_request, Ack, Cancel, Error as BusError, Nack,
+    ack, error, nack, route_reply, route_request, Ack, Cancel, Error as BusError, Nack,
     Result as BusResult, RouteReply, RouteRequest,
 };
-use lwm2m_proto::v1::{ReadRequest, ReadResponse};
 use prost::Message;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::convert::tree_proto;
 use crate::registry::{Registry, Target};
-use crate::udp::{CoapHandle, RequestError};
+use crate::udp::CoapHandle;
 
 /// Routed requests handled at once; beyond this the node nacks OVERLOADED.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -34,6 +30,7 @@ pub struct Router {
     pub registry: Arc<Registry>,
     pub coap: CoapHandle,
     pub client: async_nats::Client,
+    limits: crate::ops::Limits,
     /// Tickets of calls in progress → how to cancel them.
     calls: Mutex<HashMap<String, CancellationToken>>,
     slots: Arc<Semaphore>,
@@ -44,11 +41,13 @@ impl Router {
         registry: Arc<Registry>,
         coap: CoapHandle,
         client: async_nats::Client,
+        limits: crate::ops::Limits,
     ) -> Arc<Router> {
         Arc::new(Router {
             registry,
             coap,
             client,
+            limits,
             calls: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
@@ -130,68 +129,8 @@ impl Router {
 
     async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {
         match op {
-            Some(route_request::Operation::Read(r)) => self.read(target, r).await,
+            Some(op) => crate::ops::execute(&self.coap, target, op, &self.limits).await,
             None => error_result(error::Kind::BadRequest, "no operation"),
-        }
-    }
-
-    async fn read(&self, target: &Target, r: ReadRequest) -> BusResult {
-        let path = match Path::parse(&r.path) {
-            Ok(p) => p,
-            Err(e) => {
-                return error_result(error::Kind::BadRequest, &format!("path {:?}: {e}", r.path))
-            }
-        };
-        let accept = match (r.content_format, r.text_plain) {
-            (_, true) => Some(0),
-            (0, false) => preferred_format(&target.content_formats),
-            (cf, false) => match u16::try_from(cf) {
-                Ok(cf) => Some(cf),
-                Err(_) => {
-                    return error_result(error::Kind::BadRequest, "content_format out of range")
-                }
-            },
-        };
-        let packet = read_request(&target.root_path, &path, accept);
-        let response = match self.coap.request(target.peer, packet).await {
-            Ok(p) => p,
-            Err(e) => return request_failed(e),
-        };
-        let code = response.header.code.to_string();
-        match read_response(&path, &response, &CoreModel) {
-            Ok(content) => BusResult {
-                coap_code: code,
-                error: None,
-                response: Some(result::Response::Read(ReadResponse {
-                    content: Some(tree_proto(&content.tree)),
-                    coap_code: content.code,
-                    content_format: u32::from(content.format),
-                })),
-            },
-            Err(ReadError::Device(code)) => BusResult {
-                coap_code: code.clone(),
-                error: Some(BusError {
-                    kind: error::Kind::DeviceError as i32,
-                    message: format!("device answered {code}"),
-                }),
-                response: None,
-            },
-            Err(e @ ReadError::UnsupportedFormat(_)) => BusResult {
-                coap_code: code,
-                error: Some(BusError {
-                    kind: error::Kind::UnsupportedContentFormat as i32,
-                    message: e.to_string(),
-                }),
-                response: None,
-            },
-            Err(e @ ReadError::BadContent { .. }) => BusResult {
-                coap_code: code,
-                error: Some(BusError {
-                    kind: error::Kind::BadContent as i32,
-                    message: e.to_string(),
-                }),
-                response: None,
-            },
         }
     }
 
@@ -239,13 +178,4 @@ fn error_result(kind: error::Kind, message: &str) -> BusResult {
         }),
         response: None,
     }
-}
-
-fn request_failed(e: RequestError) -> BusResult {
-    let kind = match e {
-        RequestError::Timeout => error::Kind::Timeout,
-        RequestError::Reset => error::Kind::Reset,
-        RequestError::Overloaded | RequestError::Closed => error::Kind::Unavailable,
-    };
-    error_result(kind, &e.to_string())
 }

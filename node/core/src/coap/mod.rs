@@ -18,6 +18,7 @@
 //! and congestion control beyond the retransmission back-off (NSTART is the
 //! caller's business; `max_pending_requests` is a global cap).
 
+pub mod block;
 mod endpoint;
 mod inbound;
 mod outbound;

@@ -5,15 +5,15 @@
 //! real CoAP; the end-to-end tests also use libcoap as an independent peer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
-use lwm2m_core::content::{encode, ContentFormat, CoreModel, Path, Record, Value};
-use lwm2m_core::lwm2m::options::{
-    location_path, response, set_content_format, uint_option, uri_path,
-};
+
+mod objects;
+use lwm2m_core::coap::block::{set_block1, Assembled, AssemblerConfig, Block1Assembler};
+use lwm2m_core::lwm2m::options::{location_path, set_content_format};
 use lwm2m_node::udp::{self, CoapHandle, Incoming, RequestError};
+pub use objects::{device_records, Objects};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -61,7 +61,7 @@ pub struct SimDevice {
     pub config: SimConfig,
     coap: CoapHandle,
     location: Mutex<Option<String>>,
-    reads: Arc<AtomicUsize>,
+    objects: Arc<Mutex<Objects>>,
     shutdown: CancellationToken,
 }
 
@@ -75,18 +75,13 @@ impl SimDevice {
             64,
             shutdown.clone(),
         )?;
-        let reads = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(serve(
-            coap.clone(),
-            incoming,
-            reads.clone(),
-            config.endpoint.clone(),
-        ));
+        let objects = Arc::new(Mutex::new(Objects::new(&config.endpoint)));
+        tokio::spawn(serve(coap.clone(), incoming, objects.clone()));
         Ok(SimDevice {
             config,
             coap,
             location: Mutex::new(None),
-            reads,
+            objects,
             shutdown,
         })
     }
@@ -97,7 +92,12 @@ impl SimDevice {
 
     /// Reads this device answered.
     pub fn reads_answered(&self) -> usize {
-        self.reads.load(Ordering::Relaxed)
+        self.objects().reads
+    }
+
+    /// The device's objects, as the server's operations left them.
+    pub fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The registration location ("rd/<id>") from the last 2.01.
@@ -194,91 +194,35 @@ fn request(method: RequestType, path: &[&str]) -> Packet {
     p
 }
 
-/// The device's object values. /3/0 follows the example in LwM2M TS 1.1 §7.4.3.
-pub fn device_records(endpoint: &str) -> Vec<Record> {
-    let d = |r: u16, v: Value| Record::new(Path::new_resource(3, 0, r), v);
-    let di = |r: u16, i: u16, v: Value| Record::new(Path::new_resource_instance(3, 0, r, i), v);
-    let s = |r: u16, v: Value| Record::new(Path::new_resource(1, 0, r), v);
-    vec![
-        s(0, Value::Integer(1)),
-        s(1, Value::Integer(300)),
-        s(6, Value::Boolean(false)),
-        s(7, Value::String("U".into())),
-        d(0, Value::String("Open Mobile Alliance".into())),
-        d(1, Value::String("Lightweight M2M Client".into())),
-        d(2, Value::String(format!("SN-{endpoint}"))),
-        d(3, Value::String("1.0".into())),
-        di(6, 0, Value::Integer(1)),
-        di(6, 1, Value::Integer(5)),
-        di(7, 0, Value::Integer(3800)),
-        di(7, 1, Value::Integer(5000)),
-        d(9, Value::Integer(100)),
-        d(10, Value::Integer(15)),
-        di(11, 0, Value::Integer(0)),
-        d(13, Value::Time(1_367_491_215)),
-        d(14, Value::String("+02:00".into())),
-        d(16, Value::String("U".into())),
-    ]
-}
-
 async fn serve(
     coap: CoapHandle,
     mut incoming: tokio::sync::mpsc::Receiver<Incoming>,
-    reads: Arc<AtomicUsize>,
-    endpoint: String,
+    objects: Arc<Mutex<Objects>>,
 ) {
-    let records = device_records(&endpoint);
+    let config = AssemblerConfig {
+        max_size: 8 * 1024 * 1024,
+        ..AssemblerConfig::default()
+    };
+    let Ok(mut assembler) = Block1Assembler::new(config) else {
+        return;
+    };
     while let Some(inc) = incoming.recv().await {
-        let answer = answer(&inc.request, &records);
-        if u8::from(answer.header.code) == 0x45 {
-            reads.fetch_add(1, Ordering::Relaxed);
-        }
+        // Block1 (RFC 7959 §2.5): store blocks until the request is whole, then answer it.
+        let answer =
+            match assembler.handle_request(std::time::Instant::now(), inc.peer, inc.request) {
+                Err(e) => assembler.error_response(&e),
+                Ok(Assembled::Continue(p)) => p,
+                Ok(Assembled::Complete { request, block1 }) => {
+                    let mut answer = objects
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .answer(&request);
+                    if let Some(b) = block1 {
+                        let _ = set_block1(&mut answer, b);
+                    }
+                    objects::block2_slice(&request, answer)
+                }
+            };
         coap.respond(inc.exchange, answer).await;
-    }
-}
-
-/// Answers a server request: GET of a path of /1 or /3 in the requested format.
-pub fn answer(req: &Packet, records: &[Record]) -> Packet {
-    if req.header.code != MessageClass::Request(RequestType::Get) {
-        return response(0x85); // 4.05: the simulator implements Read only
-    }
-    let Some(segs) = uri_path(req) else {
-        return response(0x80);
-    };
-    let Ok(path) = Path::parse(&format!("/{}", segs.join("/"))) else {
-        return response(0x80);
-    };
-    let selected: Vec<Record> = records
-        .iter()
-        .filter(|r| path.is_prefix_of(&r.path))
-        .cloned()
-        .collect();
-    if selected.is_empty() {
-        return response(0x84);
-    }
-    let accept = match uint_option(req, CoapOption::Accept, 2) {
-        Ok(a) => a.map(|a| a as u16),
-        Err(_) => return response(0x80),
-    };
-    let format = match accept {
-        None => ContentFormat::Tlv,
-        Some(cf) => match ContentFormat::from_code(cf) {
-            Some(
-                f @ (ContentFormat::Tlv
-                | ContentFormat::LegacyTlv
-                | ContentFormat::SenmlJson
-                | ContentFormat::TextPlain),
-            ) => f,
-            _ => return response(0x86), // 4.06 Not Acceptable
-        },
-    };
-    match encode(format, &selected, &path, &CoreModel) {
-        Ok(payload) => {
-            let mut p = response(0x45);
-            set_content_format(&mut p, format.code());
-            p.payload = payload;
-            p
-        }
-        Err(_) => response(0x86),
     }
 }
