@@ -1,4 +1,5 @@
-//! `lwm2m`: the operator CLI of the LwM2M cluster (list, get, read, watch against any gateway).
+//! `lwm2m`: the operator CLI of the LwM2M cluster (list, get, read, watch, and
+//! device management: write, execute, create, delete, discover, write-attributes).
 //!
 //! All logic lives in `lwm2m_gateway::cli` so that it is unit-tested with the library; this file
 //! only parses the command line and runs it on a tokio runtime.

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 use prost_types::Timestamp;
+
+use super::values::ValueType;
 
 /// Operator CLI of the LwM2M cluster: talks to any lwm2m-gateway over gRPC
 /// (`lwm2m.v1.DeviceService`).
@@ -83,9 +85,133 @@ pub enum Command {
         #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
         from_time: Option<Timestamp>,
     },
+    #[command(flatten)]
+    Manage(ManageCommand),
 }
 
-/// What `ReadRequest` asks the device for: `content_format` (0 = the node's choice) and
+/// Device management commands (Write, Execute, Create, Delete, Discover, Write-Attributes);
+/// run by [`super::manage`].
+#[derive(Debug, Subcommand)]
+pub enum ManageCommand {
+    /// LwM2M Write of an object instance, resource or resource instance.
+    #[command(after_help = "Examples:\n  lwm2m write dev-1 /3/0/14 +01:00\n  \
+        lwm2m write dev-1 /1/0 --partial /1/0/1=300 /1/0/6=true")]
+    Write {
+        /// LwM2M endpoint client name.
+        endpoint: String,
+        /// Target: /o/i, /o/i/r or /o/i/r/ri.
+        path: String,
+        /// PATH=VALUE (e.g. /3/0/14=+01:00), at or below the target; a single bare VALUE when
+        /// the target is a resource or resource instance.
+        #[arg(required = true, value_name = "VALUE", allow_negative_numbers = true)]
+        values: Vec<String>,
+        /// Type of every value (default: inferred: integer, float with a '.', true/false,
+        /// else string).
+        #[arg(long = "type", value_name = "TYPE", value_enum)]
+        value_type: Option<ValueType>,
+        /// Partial update (CoAP POST) of an object instance instead of replace (PUT).
+        #[arg(long)]
+        partial: bool,
+        /// Payload content format: senml-json, senml-cbor, tlv, lwm2m-json, text, or a CoAP
+        /// content-format number. Default: the node's choice.
+        #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+        format: Option<ReadFormat>,
+    },
+    /// LwM2M Execute of a resource.
+    Execute {
+        /// LwM2M endpoint client name.
+        endpoint: String,
+        /// Target resource /o/i/r.
+        path: String,
+        /// Arguments (TS 1.1 §5.4.2.5), e.g. "0='v',1".
+        #[arg(long = "args", value_name = "ARGS")]
+        arguments: Option<String>,
+    },
+    /// LwM2M Create of an object instance.
+    #[command(after_help = "Example:\n  lwm2m create dev-1 /3303 --id 1 5700=21.5 5701=Cel")]
+    Create {
+        /// LwM2M endpoint client name.
+        endpoint: String,
+        /// Target object /o.
+        path: String,
+        /// Id of the new instance (default: the device chooses).
+        #[arg(long, value_name = "N")]
+        id: Option<u16>,
+        /// RESOURCE=VALUE or RESOURCE/INSTANCE=VALUE, e.g. 5700=21.5 or 6/0=1.
+        #[arg(value_name = "RESOURCE=VALUE", allow_negative_numbers = true)]
+        values: Vec<String>,
+        /// Type of every value (default: inferred, as for write).
+        #[arg(long = "type", value_name = "TYPE", value_enum)]
+        value_type: Option<ValueType>,
+        /// Payload content format: senml-json, senml-cbor, tlv, lwm2m-json or a CoAP
+        /// content-format number. Default: the node's choice.
+        #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+        format: Option<ReadFormat>,
+    },
+    /// LwM2M Delete of an object instance.
+    Delete {
+        /// LwM2M endpoint client name.
+        endpoint: String,
+        /// Target object instance /o/i.
+        path: String,
+    },
+    /// LwM2M Discover: links and attributes below an object, instance or resource.
+    Discover {
+        /// LwM2M endpoint client name.
+        endpoint: String,
+        /// LwM2M path: /3, /3/0 or /3/0/7.
+        path: String,
+    },
+    /// LwM2M Write-Attributes: set or unset notification attributes of a path.
+    #[command(group(ArgGroup::new("attributes").required(true).multiple(true)))]
+    WriteAttributes {
+        /// LwM2M endpoint client name.
+        endpoint: String,
+        /// LwM2M path: /3, /3/0, /3/0/7 or /3/0/7/0.
+        path: String,
+        /// Minimum period, in seconds.
+        #[arg(long, value_name = "SECS", group = "attributes")]
+        pmin: Option<u32>,
+        /// Maximum period, in seconds.
+        #[arg(long, value_name = "SECS", group = "attributes")]
+        pmax: Option<u32>,
+        /// Greater-than threshold.
+        #[arg(
+            long,
+            value_name = "X",
+            group = "attributes",
+            allow_negative_numbers = true
+        )]
+        gt: Option<f64>,
+        /// Less-than threshold.
+        #[arg(
+            long,
+            value_name = "X",
+            group = "attributes",
+            allow_negative_numbers = true
+        )]
+        lt: Option<f64>,
+        /// Step.
+        #[arg(long, value_name = "X", group = "attributes")]
+        st: Option<f64>,
+        /// Minimum evaluation period, in seconds.
+        #[arg(long, value_name = "SECS", group = "attributes")]
+        epmin: Option<u32>,
+        /// Maximum evaluation period, in seconds.
+        #[arg(long, value_name = "SECS", group = "attributes")]
+        epmax: Option<u32>,
+        /// Remove this attribute on the device (repeatable).
+        #[arg(
+            long,
+            value_name = "NAME",
+            group = "attributes",
+            value_parser = ["pmin", "pmax", "gt", "lt", "st", "epmin", "epmax"]
+        )]
+        unset: Vec<String>,
+    },
+}
+
+/// What `ReadRequest` asks the device for (and `WriteRequest` / `CreateRequest` send): `content_format` (0 = the node's choice) and
 /// `text_plain` (the explicit text/plain request, since 0 is also text/plain's number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReadFormat {

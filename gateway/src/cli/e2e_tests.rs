@@ -1,5 +1,6 @@
 //! End-to-end tests of the CLI's calls against an in-process fake DeviceService: deadlines and
-//! metadata on the wire, paging with `--all`, and the watch resume contract.
+//! metadata on the wire, paging with `--all`, the watch resume contract, and the management
+//! calls.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,8 @@ struct Seen {
     timeouts: Vec<String>,
     page_tokens: Vec<String>,
     watch_starts: Vec<Option<u64>>,
+    /// `grpc-timeout` and request of each Write.
+    writes: Vec<(String, WriteRequest)>,
 }
 
 #[derive(Clone, Default)]
@@ -96,6 +99,63 @@ impl DeviceService for Fake {
             .insert(COAP_CODE_KEY, MetadataValue::from_static("4.04"));
         Err(s)
     }
+
+    async fn write(&self, r: Request<WriteRequest>) -> Result<Response<WriteResponse>, Status> {
+        let t = r.metadata().get("grpc-timeout").unwrap().to_str().unwrap();
+        let entry = (t.to_string(), r.get_ref().clone());
+        self.0.lock().unwrap().writes.push(entry);
+        let mut resp = Response::new(WriteResponse {
+            coap_code: "2.04".into(),
+        });
+        resp.metadata_mut()
+            .insert(COAP_CODE_KEY, MetadataValue::from_static("2.04"));
+        Ok(resp)
+    }
+
+    async fn execute(
+        &self,
+        _: Request<ExecuteRequest>,
+    ) -> Result<Response<ExecuteResponse>, Status> {
+        Ok(Response::new(ExecuteResponse {
+            coap_code: "2.04".into(),
+        }))
+    }
+
+    async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
+        let id = r.into_inner().instance_id.unwrap_or(7);
+        Ok(Response::new(CreateResponse {
+            coap_code: "2.01".into(),
+            location: format!("/3303/{id}"),
+        }))
+    }
+
+    async fn delete(&self, _: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
+        let mut s = Status::not_found("dev-1: device answered 4.04");
+        s.metadata_mut()
+            .insert(COAP_CODE_KEY, MetadataValue::from_static("4.04"));
+        Err(s)
+    }
+
+    async fn discover(
+        &self,
+        _: Request<DiscoverRequest>,
+    ) -> Result<Response<DiscoverResponse>, Status> {
+        Ok(Response::new(DiscoverResponse {
+            coap_code: "2.05".into(),
+            links: vec![DiscoveredLink {
+                path: "/3/0/7".into(),
+                attributes: [("dim".to_string(), "2".to_string())].into(),
+            }],
+            link_format: "</3/0/7>;dim=2".into(),
+        }))
+    }
+
+    async fn write_attributes(
+        &self,
+        _: Request<WriteAttributesRequest>,
+    ) -> Result<Response<WriteAttributesResponse>, Status> {
+        Err(Status::invalid_argument("pmin > pmax"))
+    }
 }
 
 async fn serve(fake: Fake) -> String {
@@ -169,4 +229,50 @@ async fn watch_resumes_from_the_last_sequence_plus_one() {
     let _ = tokio::time::timeout(Duration::from_millis(2500), run).await;
     let seen = fake.0.lock().unwrap();
     assert_eq!(seen.watch_starts[..3], [Some(1), Some(3), Some(4)]);
+}
+
+#[tokio::test]
+async fn management_calls_send_the_deadline_and_report_errors() {
+    use super::super::manage::{call, Op};
+    let fake = Fake::default();
+    let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let t = Duration::from_secs(3);
+    let write = WriteRequest {
+        endpoint: "dev-1".into(),
+        path: "/3/0/14".into(),
+        values: vec![PathValue {
+            path: "/3/0/14".into(),
+            value: None,
+        }],
+        ..Default::default()
+    };
+    call(&mut client, Op::Write(write.clone()), false, t)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.0.lock().unwrap().writes,
+        vec![("3000000u".into(), write)]
+    );
+    for op in [
+        Op::Execute(ExecuteRequest::default()),
+        Op::Create(CreateRequest::default()),
+        Op::Discover(DiscoverRequest::default()),
+    ] {
+        call(&mut client, op, true, t).await.unwrap();
+    }
+    let e = call(&mut client, Op::Delete(DeleteRequest::default()), false, t)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_line(e.downcast_ref::<Status>().unwrap()),
+        "NOT_FOUND: dev-1: device answered 4.04 (device answered 4.04)"
+    );
+    let op = Op::WriteAttributes(WriteAttributesRequest::default());
+    let e = call(&mut client, op, false, t).await.unwrap_err();
+    assert_eq!(
+        status_line(e.downcast_ref::<Status>().unwrap()),
+        "INVALID_ARGUMENT: pmin > pmax"
+    );
 }

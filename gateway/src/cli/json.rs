@@ -6,13 +6,15 @@
 use lwm2m_proto::v1::content::Node;
 use lwm2m_proto::v1::value::Kind;
 use lwm2m_proto::v1::{
-    Content, InstanceContent, ObjectLink, ReadResponse, Registration, RegistrationEvent,
-    ResourceContent, ResourceInstanceContent, Value,
+    Content, DiscoverResponse, InstanceContent, ObjectLink, ReadResponse, Registration,
+    RegistrationEvent, ResourceContent, ResourceInstanceContent, Value,
 };
 use prost_types::Timestamp;
 use serde_json::{json, Map, Value as Json};
 
-use super::text::{epoch_rfc3339, event_kind_name, hex, object_link_path, rfc3339};
+use super::text::{
+    epoch_rfc3339, event_kind_name, hex, object_link_path, ordered_attributes, rfc3339,
+};
 
 /// An optional timestamp as an RFC 3339 string, or `null`.
 pub fn timestamp_json(ts: Option<&Timestamp>) -> Json {
@@ -151,6 +153,41 @@ pub fn event_json(ev: &RegistrationEvent) -> Json {
         "time": timestamp_json(ev.time.as_ref()),
         "replaced_registration_id": replaced,
         "registration": ev.registration.as_ref().map_or(Json::Null, registration_json),
+    })
+}
+
+/// The `--json` document of write, execute, delete and write-attributes.
+pub fn outcome_json(endpoint: &str, path: &str, coap_code: &str) -> Json {
+    json!({ "endpoint": endpoint, "path": path, "coap_code": coap_code })
+}
+
+/// The `lwm2m create --json` document; `location` is the new instance's path (`null` if the
+/// gateway gave none).
+pub fn create_json(endpoint: &str, path: &str, coap_code: &str, location: &str) -> Json {
+    let location = Some(location).filter(|l| !l.is_empty());
+    json!({ "endpoint": endpoint, "path": path, "coap_code": coap_code, "location": location })
+}
+
+/// The `lwm2m discover --json` document: each link with its attributes as a JSON object (a flag
+/// attribute has the value `""`), and the link-format payload as the device sent it.
+pub fn discover_json(endpoint: &str, path: &str, coap_code: &str, resp: &DiscoverResponse) -> Json {
+    let links: Vec<Json> = resp
+        .links
+        .iter()
+        .map(|l| {
+            let attrs: Map<String, Json> = ordered_attributes(l)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect();
+            json!({ "path": l.path, "attributes": attrs })
+        })
+        .collect();
+    json!({
+        "endpoint": endpoint,
+        "path": path,
+        "coap_code": coap_code,
+        "links": links,
+        "link_format": resp.link_format,
     })
 }
 

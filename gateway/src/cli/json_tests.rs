@@ -175,3 +175,51 @@ fn list_and_event_documents() {
     // One line per event in `watch --json`.
     assert!(!j.to_string().contains('\n'));
 }
+
+#[test]
+fn management_documents() {
+    assert_eq!(
+        outcome_json("dev-1", "/3/0/14", "2.04"),
+        json!({"endpoint": "dev-1", "path": "/3/0/14", "coap_code": "2.04"})
+    );
+    assert_eq!(
+        create_json("dev-1", "/3303", "2.01", "/3303/1"),
+        json!({"endpoint": "dev-1", "path": "/3303", "coap_code": "2.01", "location": "/3303/1"})
+    );
+    assert_eq!(
+        create_json("d", "/3303", "2.01", "")["location"],
+        Json::Null
+    );
+}
+
+#[test]
+fn discover_document() {
+    let link = |path: &str, attrs: &[(&str, &str)]| lwm2m_proto::v1::DiscoveredLink {
+        path: path.into(),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let resp = DiscoverResponse {
+        coap_code: "2.05".into(),
+        links: vec![
+            link("/3/0", &[]),
+            link("/3/0/7", &[("dim", "2"), ("pmin", "10")]),
+        ],
+        link_format: "</3/0>,</3/0/7>;dim=2;pmin=10".into(),
+    };
+    assert_eq!(
+        discover_json("dev-1", "/3/0", "2.05", &resp),
+        json!({
+            "endpoint": "dev-1",
+            "path": "/3/0",
+            "coap_code": "2.05",
+            "links": [
+                {"path": "/3/0", "attributes": {}},
+                {"path": "/3/0/7", "attributes": {"dim": "2", "pmin": "10"}},
+            ],
+            "link_format": "</3/0>,</3/0/7>;dim=2;pmin=10",
+        })
+    );
+}

@@ -5,14 +5,20 @@
 //! * [`text`] — human output: typed values, the read tree, aligned tables, event lines;
 //! * [`json`] — explicit conversions of the generated prost messages to `serde_json::Value`
 //!   (prost types carry no serde impls), used by `--json`;
+//! * [`values`] — typing of the values of `write` / `create` (`--type` or inferred), paths,
+//!   Execute arguments;
+//! * [`manage`] — the management commands (write, execute, create, delete, discover,
+//!   write-attributes): request building and output;
 //! * [`run`] — the gRPC calls against `lwm2m.v1.DeviceService`, error reporting and exit codes.
 //!
 //! The binary `src/bin/lwm2m.rs` only parses the command line and hands it to [`run::main`].
 
 pub mod args;
 pub mod json;
+pub mod manage;
 pub mod run;
 pub mod text;
+pub mod values;
 
 use tonic::Code;
 

@@ -2,7 +2,8 @@
 //!
 //! Error contract: a failed call prints `error: <GRPC_CODE>: <message>` (plus
 //! `(device answered 4.04)` when the error metadata carries `lwm2m-coap-code`) and exits 1; a
-//! gateway that cannot be reached prints a message naming its URL and exits 2.
+//! gateway that cannot be reached prints a message naming its URL and exits 2, as does a value
+//! of a management command that does not parse (checked before connecting).
 
 use std::future::Future;
 use std::io::{self, Write};
@@ -20,10 +21,11 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use super::args::{Cli, Command};
+use super::manage::{self, UsageError};
 use super::{code_name, json, text};
 use crate::status::COAP_CODE_KEY;
 
-type Client = DeviceServiceClient<Channel>;
+pub(super) type Client = DeviceServiceClient<Channel>;
 
 /// First pause before `watch` reconnects; doubles per failed attempt up to [`MAX_BACKOFF`], and
 /// resets once an event arrives.
@@ -72,7 +74,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         eprintln!("error: {}", status_line(status));
         return ExitCode::from(1);
     }
-    if e.downcast_ref::<ConnectError>().is_some() {
+    if e.downcast_ref::<ConnectError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
@@ -104,7 +106,16 @@ pub fn status_line(s: &Status) -> String {
 
 async fn run(cli: Cli) -> Result<()> {
     let timeout = cli.timeout();
+    // Management commands check their values before connecting: a bad value is a usage error
+    // (exit 2) whether or not a gateway is up.
+    let op = match &cli.command {
+        Command::Manage(m) => Some(manage::Op::build(m)?),
+        _ => None,
+    };
     let mut client = connect(&cli.gateway, timeout).await?;
+    if let Some(op) = op {
+        return manage::call(&mut client, op, cli.json, timeout).await;
+    }
     match cli.command {
         Command::List {
             prefix,
@@ -164,6 +175,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .or(from_time.map(Start::FromTime));
             watch(&mut client, start, cli.json, timeout).await
         }
+        Command::Manage(_) => unreachable!("sent as an Op above"),
     }
 }
 
@@ -189,7 +201,7 @@ async fn connect(url: &str, timeout: Duration) -> Result<Client> {
 }
 
 /// A request carrying the call deadline (sent to the gateway as `grpc-timeout`).
-fn request<T>(msg: T, timeout: Duration) -> Request<T> {
+pub(super) fn request<T>(msg: T, timeout: Duration) -> Request<T> {
     let mut req = Request::new(msg);
     req.set_timeout(timeout);
     req
@@ -197,7 +209,7 @@ fn request<T>(msg: T, timeout: Duration) -> Request<T> {
 
 /// Enforces the deadline on this side too, in case the gateway never answers at all; the
 /// grace second lets the gateway's own DEADLINE_EXCEEDED (with its metadata) arrive first.
-async fn deadline<T>(
+pub(super) async fn deadline<T>(
     timeout: Duration,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
@@ -210,14 +222,14 @@ async fn deadline<T>(
     }
 }
 
-fn emit(s: &str) -> Result<()> {
+pub(super) fn emit(s: &str) -> Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(s.as_bytes())?;
     out.flush()?;
     Ok(())
 }
 
-fn emit_json(doc: &Json) -> Result<()> {
+pub(super) fn emit_json(doc: &Json) -> Result<()> {
     emit(&format!("{}\n", serde_json::to_string_pretty(doc)?))
 }
 

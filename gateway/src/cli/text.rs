@@ -9,7 +9,7 @@ use lwm2m_proto::v1::content::Node;
 use lwm2m_proto::v1::registration_event::Kind as EventKind;
 use lwm2m_proto::v1::value::Kind;
 use lwm2m_proto::v1::{
-    Content, ObjectLink, Registration, RegistrationEvent, ResourceContent, Value,
+    Content, DiscoveredLink, ObjectLink, Registration, RegistrationEvent, ResourceContent, Value,
 };
 use prost_types::Timestamp;
 
@@ -285,6 +285,75 @@ pub fn event_line(ev: &RegistrationEvent) -> String {
     }
     s.push('\n');
     s
+}
+
+/// The line of a successful write, execute, delete or write-attributes: `OK (2.04)`, or `OK`
+/// when the gateway gave no CoAP code.
+pub fn ok_line(coap: &str) -> String {
+    match coap {
+        "" => "OK\n".to_string(),
+        c => format!("OK ({c})\n"),
+    }
+}
+
+/// The line of a successful create: `created /3303/1 (2.01)`.
+pub fn created_line(location: &str, coap: &str) -> String {
+    let mut s = "created".to_string();
+    if !location.is_empty() {
+        s.push_str(&format!(" {location}"));
+    }
+    if !coap.is_empty() {
+        s.push_str(&format!(" ({coap})"));
+    }
+    s.push('\n');
+    s
+}
+
+/// Attributes of the LwM2M spec in their usual order; others follow alphabetically.
+const ATTRIBUTE_ORDER: [&str; 9] = [
+    "dim", "ver", "pmin", "pmax", "gt", "lt", "st", "epmin", "epmax",
+];
+
+/// The attributes of a link in a stable order (the proto map keeps none): the LwM2M ones as in
+/// [`ATTRIBUTE_ORDER`], then the rest by name.
+pub fn ordered_attributes(l: &DiscoveredLink) -> Vec<(&str, &str)> {
+    let rank = |k: &str| {
+        ATTRIBUTE_ORDER
+            .iter()
+            .position(|a| *a == k)
+            .unwrap_or(ATTRIBUTE_ORDER.len())
+    };
+    let mut attrs: Vec<(&str, &str)> = l
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    attrs.sort_by(|a, b| (rank(a.0), a.0).cmp(&(rank(b.0), b.0)));
+    attrs
+}
+
+/// A Discover link in CoRE link-format: `</3/0/7>;dim=2;pmin=10` (a flag attribute without
+/// `=`).
+pub fn discovered_link_text(l: &DiscoveredLink) -> String {
+    let mut s = format!("<{}>", l.path);
+    for (k, v) in ordered_attributes(l) {
+        match v {
+            "" => s.push_str(&format!(";{k}")),
+            v => s.push_str(&format!(";{k}={v}")),
+        }
+    }
+    s
+}
+
+/// The `lwm2m discover` output: one link per line; `<path>  (no links)` when there are none.
+pub fn discover_lines(path: &str, links: &[DiscoveredLink]) -> String {
+    if links.is_empty() {
+        return format!("{path}  (no links)\n");
+    }
+    links
+        .iter()
+        .map(|l| format!("{}\n", discovered_link_text(l)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -254,3 +254,38 @@ fn event_lines() {
     };
     assert_eq!(event_line(&bare), "7  KIND_9  -  -  -  -\n");
 }
+
+fn link(path: &str, attrs: &[(&str, &str)]) -> DiscoveredLink {
+    DiscoveredLink {
+        path: path.into(),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn management_outcome_lines() {
+    assert_eq!(ok_line("2.04"), "OK (2.04)\n");
+    assert_eq!(ok_line(""), "OK\n");
+    assert_eq!(created_line("/3303/1", "2.01"), "created /3303/1 (2.01)\n");
+    assert_eq!(created_line("", "2.01"), "created (2.01)\n");
+}
+
+#[test]
+fn discover_links_one_per_line_in_attribute_order() {
+    let links = [
+        link("/3/0", &[]),
+        link("/3/0/7", &[("pmin", "10"), ("dim", "2")]),
+        link(
+            "/3/0/9",
+            &[("zz", ""), ("pmax", "60"), ("pmin", "5"), ("ab", "1")],
+        ),
+    ];
+    assert_eq!(
+        discover_lines("/3/0", &links),
+        "</3/0>\n</3/0/7>;dim=2;pmin=10\n</3/0/9>;pmin=5;pmax=60;ab=1;zz\n"
+    );
+    assert_eq!(discover_lines("/4", &[]), "/4  (no links)\n");
+}
