@@ -37,6 +37,13 @@ pub struct Args {
     /// Largest payload sent to or reassembled from a device (block-wise), in bytes.
     #[arg(long, env = "LWM2M_MAX_TRANSFER", default_value_t = 4 * 1024 * 1024)]
     pub max_transfer: usize,
+    /// How long a queue-mode device stays reachable after it last talked (TS 1.1 §6.5; default
+    /// 93 s = CoAP MAX_TRANSMIT_WAIT).
+    #[arg(long, env = "LWM2M_AWAKE_WINDOW", default_value = "93", value_parser = parse_secs)]
+    pub awake_window: Duration,
+    /// Requests that may wait for one sleeping queue-mode device; beyond it, RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 16)]
+    pub queue_capacity: usize,
     /// Database connections.
     #[arg(long, default_value_t = 8)]
     pub db_connections: u32,
@@ -68,6 +75,8 @@ pub struct Config {
     pub max_commit_batch: usize,
     pub db_connections: u32,
     pub max_transfer: usize,
+    pub awake_window: Duration,
+    pub queue_capacity: usize,
 }
 
 impl Args {
@@ -88,6 +97,9 @@ impl Args {
         if self.max_commit_batch == 0 || self.db_connections == 0 {
             return Err("--max-commit-batch and --db-connections must be positive".into());
         }
+        if self.queue_capacity == 0 {
+            return Err("--queue-capacity must be positive".into());
+        }
         if self.max_transfer < 1024 {
             return Err("--max-transfer must be at least 1024 bytes".into());
         }
@@ -104,6 +116,8 @@ impl Args {
             max_commit_batch: self.max_commit_batch,
             db_connections: self.db_connections,
             max_transfer: self.max_transfer,
+            awake_window: self.awake_window,
+            queue_capacity: self.queue_capacity,
         })
     }
 }

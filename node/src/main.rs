@@ -69,9 +69,10 @@ async fn main() -> anyhow::Result<()> {
         config.node_id.clone(),
         client.clone(),
         routed_tx,
+        config.queue_capacity,
     ));
     for row in store::owned_by(&pool, &config.node_id).await? {
-        registry.own(&row).await;
+        registry.own(&row, false).await;
     }
     tracing::info!(owned = registry.len(), "ownership restored");
 
@@ -81,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         client.clone(),
         lwm2m_node::ops::Limits {
             max_transfer: config.max_transfer,
+            awake_window: config.awake_window,
         },
     );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));

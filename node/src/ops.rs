@@ -26,6 +26,8 @@ const BLOCK_SIZE: usize = 1024;
 pub struct Limits {
     /// Largest payload sent to or reassembled from a device, in bytes.
     pub max_transfer: usize,
+    /// How long a queue-mode device is reachable after it talked.
+    pub awake_window: std::time::Duration,
 }
 
 pub async fn execute(

@@ -96,7 +96,7 @@ impl RegistrationHandler {
         match self.store.register(new).await {
             Ok((row, replaced)) => {
                 tracing::info!(replaced = replaced.as_deref().unwrap_or(""), "registered");
-                self.registry.own(&row).await;
+                self.registry.own(&row, true).await;
                 let mut p = response(CREATED);
                 p.add_option(CoapOption::LocationPath, b"rd".to_vec());
                 p.add_option(CoapOption::LocationPath, row.reg_id.into_bytes());
@@ -139,7 +139,7 @@ impl RegistrationHandler {
             Ok(Some(row)) => {
                 tracing::Span::current().record("endpoint", row.endpoint.as_str());
                 tracing::debug!("updated");
-                self.registry.own(&row).await;
+                self.registry.own(&row, true).await;
                 response(CHANGED)
             }
             // Unknown registration id: 4.04 makes the client register again (TS 1.1 §6.2.2).

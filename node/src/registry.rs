@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use lwm2m_proto::subjects::device_requests;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::AbortHandle;
 
 use crate::store::RegistrationRow;
@@ -19,11 +20,27 @@ pub struct Target {
     pub peer: SocketAddr,
     pub root_path: String,
     pub content_formats: Vec<u16>,
+    /// Queue mode (LwM2M TS 1.1 §6.5): requests wait until the device is awake.
+    pub queue_mode: bool,
+}
+
+/// The request queue of a queue-mode device: one request at a time, in arrival order.
+#[derive(Clone)]
+pub struct DeviceQueue {
+    /// Held by the request being served; tokio's mutex is fair, so waiters go in FIFO order.
+    pub turn: Arc<tokio::sync::Mutex<()>>,
+    /// Bounds the requests waiting for the device.
+    pub slots: Arc<Semaphore>,
+    /// Signalled whenever the device talks (Register, Update).
+    pub wake: Arc<Notify>,
 }
 
 struct Owned {
     target: Target,
     subscription: AbortHandle,
+    /// When the device last talked to this node (`None`: not since this node started).
+    last_seen: Option<Instant>,
+    queue: DeviceQueue,
 }
 
 pub struct Registry {
@@ -31,6 +48,7 @@ pub struct Registry {
     client: async_nats::Client,
     routed: mpsc::Sender<async_nats::Message>,
     owned: Mutex<HashMap<String, Owned>>,
+    queue_capacity: usize,
 }
 
 impl Registry {
@@ -38,13 +56,27 @@ impl Registry {
         node: String,
         client: async_nats::Client,
         routed: mpsc::Sender<async_nats::Message>,
+        queue_capacity: usize,
     ) -> Registry {
         Registry {
             node,
             client,
             routed,
             owned: Mutex::new(HashMap::new()),
+            queue_capacity,
         }
+    }
+
+    /// The queue of `endpoint`, if this node owns it.
+    pub fn queue(&self, endpoint: &str) -> Option<DeviceQueue> {
+        self.lock().get(endpoint).map(|o| o.queue.clone())
+    }
+
+    /// Whether the device talked within `window` (its awake time after a message, TS 1.1 §6.5).
+    pub fn is_awake(&self, endpoint: &str, window: Duration) -> bool {
+        self.lock()
+            .get(endpoint)
+            .is_some_and(|o| o.last_seen.is_some_and(|t| t.elapsed() < window))
     }
 
     pub fn node(&self) -> &str {
@@ -64,7 +96,10 @@ impl Registry {
     }
 
     /// Records that this node owns `row`'s endpoint and subscribes to its requests if it did not.
-    pub async fn own(&self, row: &RegistrationRow) {
+    /// `talked`: the device just sent something (Register/Update), so it is awake now and its
+    /// queued requests may flow.
+    pub async fn own(&self, row: &RegistrationRow, talked: bool) {
+        let seen = talked.then(Instant::now);
         let Ok(peer) = row.peer_addr.parse::<SocketAddr>() else {
             tracing::warn!(endpoint = %row.endpoint, addr = %row.peer_addr, "stored address does not parse");
             return;
@@ -73,6 +108,7 @@ impl Registry {
             reg_id: row.reg_id.clone(),
             peer,
             root_path: row.root_path.clone(),
+            queue_mode: row.queue_mode,
             content_formats: row
                 .content_formats
                 .iter()
@@ -81,6 +117,10 @@ impl Registry {
         };
         if let Some(o) = self.lock().get_mut(&row.endpoint) {
             o.target = target;
+            if seen.is_some() {
+                o.last_seen = seen;
+                o.queue.wake.notify_waiters();
+            }
             return;
         }
         let subscriber = match self.client.subscribe(device_requests(&row.endpoint)).await {
@@ -105,6 +145,12 @@ impl Registry {
             Owned {
                 target,
                 subscription: forward.abort_handle(),
+                last_seen: seen,
+                queue: DeviceQueue {
+                    turn: Arc::new(tokio::sync::Mutex::new(())),
+                    slots: Arc::new(Semaphore::new(self.queue_capacity)),
+                    wake: Arc::new(Notify::new()),
+                },
             },
         ) {
             // Two concurrent `own` calls for one endpoint: keep one subscription.

@@ -109,15 +109,44 @@ impl Router {
             let Some(target) = self.registry.get(&req.endpoint) else {
                 return self.nack(&m, nack::Reason::NotOwner, "endpoint is not owned by this node").await;
             };
+            // Queue mode: a bounded FIFO per device; requests wait (acked QUEUED) until it talks.
+            let queue = if target.queue_mode { self.registry.queue(&req.endpoint) } else { None };
+            let slot = match &queue {
+                Some(q) => match q.slots.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        return self.nack(&m, nack::Reason::Overloaded, "too many requests are waiting for this sleeping device").await
+                    }
+                },
+                None => None,
+            };
+            let asleep = queue.is_some() && !self.registry.is_awake(&req.endpoint, self.limits.awake_window);
             let token = CancellationToken::new();
             self.lock().insert(req.ticket.clone(), token.clone());
-            self.reply(&reply_to, route_reply::Reply::Ack(Ack { state: ack::State::Sent as i32, node: self.registry.node().into() })).await;
+            let state = if asleep { ack::State::Queued } else { ack::State::Sent };
+            self.reply(&reply_to, route_reply::Reply::Ack(Ack { state: state as i32, node: self.registry.node().into() })).await;
+            if asleep {
+                tracing::info!("device asleep, request queued");
+            }
             let deadline = deadline_from(req.deadline_unix_ms);
-            let result = tokio::select! {
-                r = self.execute(&target, req.operation.clone()) => Some(r),
-                _ = token.cancelled() => None,
-                _ = tokio::time::sleep(deadline) => Some(error_result(error::Kind::Timeout, "deadline passed before the device answered")),
+            let work = async {
+                match &queue {
+                    Some(q) => {
+                        let _turn = q.turn.lock().await;
+                        self.wait_awake(&req.endpoint, q).await;
+                        // The device may have come back from another address.
+                        let target = self.registry.get(&req.endpoint).unwrap_or(target);
+                        self.execute(&target, req.operation.clone()).await
+                    }
+                    None => self.execute(&target, req.operation.clone()).await,
+                }
             };
+            let result = tokio::select! {
+                r = work => Some(r),
+                _ = token.cancelled() => None,
+                _ = tokio::time::sleep(deadline) => Some(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" })),
+            };
+            drop(slot);
             self.lock().remove(&req.ticket);
             if let Some(result) = result {
                 self.reply(&reply_to, route_reply::Reply::Result(result)).await;
@@ -125,6 +154,20 @@ impl Router {
         }
         .instrument(span)
         .await
+    }
+
+    /// Returns once the queue-mode device is awake (it talked within the awake window).
+    async fn wait_awake(&self, endpoint: &str, q: &crate::registry::DeviceQueue) {
+        loop {
+            let woken = q.wake.notified();
+            tokio::pin!(woken);
+            // Registered as a waiter before checking, so a wake-up in between is not lost.
+            woken.as_mut().enable();
+            if self.registry.is_awake(endpoint, self.limits.awake_window) {
+                return;
+            }
+            woken.await;
+        }
     }
 
     async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {

@@ -27,6 +27,8 @@ pub struct SimConfig {
     pub lifetime: u32,
     pub version: String,
     pub binding: String,
+    /// Registers with `Q` (LwM2M 1.1 queue mode).
+    pub queue_mode: bool,
     pub links: String,
 }
 
@@ -39,6 +41,7 @@ impl SimConfig {
             lifetime: 300,
             version: "1.1".into(),
             binding: "U".into(),
+            queue_mode: false,
             links: "</>;rt=\"oma.lwm2m\";ct=\"110 11542\",</1/0>,</3/0>".into(),
         }
     }
@@ -119,6 +122,9 @@ impl SimDevice {
             format!("b={}", c.binding),
         ] {
             p.add_option(CoapOption::UriQuery, q.into_bytes());
+        }
+        if c.queue_mode {
+            p.add_option(CoapOption::UriQuery, b"Q".to_vec());
         }
         set_content_format(&mut p, 40);
         p.payload = c.links.clone().into_bytes();
