@@ -18,12 +18,16 @@ eval "$(LWM2M_DB=lwm2m_test scripts/services.sh)"
 # The end-to-end tests start the binaries: build them first.
 cargo build --workspace --bins --tests
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.bench.json"' EXIT
 set +e
 cargo test --workspace --lib --bins --tests --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# Every benchmark scenario, tiny, checked for sanity not speed (no errors, counts add up).
+target/debug/lwm2m-bench --out "$log.bench.json" smoke
+bench_status=$?
 set -e
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+exit "$bench_status"

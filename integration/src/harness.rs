@@ -52,11 +52,15 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A binary of the workspace, built next to the test executable (scripts/test.sh builds them).
+/// A binary of the workspace, built next to the test executable (scripts/test.sh builds them)
+/// or, for a binary of this crate such as `lwm2m-bench`, next to the running executable.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    // target/<profile>/deps/<test> → target/<profile>/<name>; target/<profile>/<bin> → the same.
+    let mut dir = exe.parent().expect("target dir");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target dir");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -81,6 +85,9 @@ pub fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// The `RUST_LOG` of the processes the tests start.
+pub const DEFAULT_LOG: &str = "info,sqlx=warn,async_nats=warn";
+
 /// A child process that is killed (by PID) when dropped.
 pub struct Proc {
     pub name: String,
@@ -88,14 +95,18 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(name: &str, mut cmd: Command) -> Proc {
+    pub fn spawn(name: &str, cmd: Command) -> Proc {
+        Proc::spawn_logged(name, cmd, DEFAULT_LOG)
+    }
+
+    /// Like [`Proc::spawn`] with the child's `RUST_LOG` filter; the benchmarks run the servers
+    /// at `warn` so that a log line per registration does not become the figure measured.
+    pub fn spawn_logged(name: &str, mut cmd: Command, log_filter: &str) -> Proc {
         let log =
             std::env::temp_dir().join(format!("lwm2m-test-{name}-{}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("log file");
         let err = file.try_clone().expect("log file");
-        cmd.stdout(file)
-            .stderr(err)
-            .env("RUST_LOG", "info,sqlx=warn,async_nats=warn");
+        cmd.stdout(file).stderr(err).env("RUST_LOG", log_filter);
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         eprintln!("started {name} pid {} (log {})", child.id(), log.display());
         Proc {
@@ -149,6 +160,17 @@ pub struct Node {
 }
 
 pub fn start_node(svc: &Services, id: &str, coap_port: u16, extra: &[&str]) -> Node {
+    start_node_logged(svc, id, coap_port, extra, DEFAULT_LOG)
+}
+
+/// [`start_node`] with the node's `RUST_LOG` filter.
+pub fn start_node_logged(
+    svc: &Services,
+    id: &str,
+    coap_port: u16,
+    extra: &[&str],
+    log_filter: &str,
+) -> Node {
     let coap: SocketAddr = format!("127.0.0.1:{coap_port}").parse().expect("addr");
     let mut cmd = Command::new(binary("lwm2m-node"));
     cmd.arg("--database-url")
@@ -160,7 +182,7 @@ pub fn start_node(svc: &Services, id: &str, coap_port: u16, extra: &[&str]) -> N
         .arg("--node-id")
         .arg(id)
         .args(extra);
-    let proc = Proc::spawn(id, cmd);
+    let proc = Proc::spawn_logged(id, cmd, log_filter);
     wait_coap_ready(coap);
     Node {
         id: id.to_string(),
@@ -176,6 +198,16 @@ pub struct Gateway {
 }
 
 pub fn start_gateway(svc: &Services, name: &str, extra: &[&str]) -> Gateway {
+    start_gateway_logged(svc, name, extra, DEFAULT_LOG)
+}
+
+/// [`start_gateway`] with the gateway's `RUST_LOG` filter.
+pub fn start_gateway_logged(
+    svc: &Services,
+    name: &str,
+    extra: &[&str],
+    log_filter: &str,
+) -> Gateway {
     let port = free_tcp_port();
     let mut cmd = Command::new(binary("lwm2m-gateway"));
     cmd.arg("--database-url")
@@ -185,7 +217,7 @@ pub fn start_gateway(svc: &Services, name: &str, extra: &[&str]) -> Gateway {
     cmd.arg("--grpc-listen")
         .arg(format!("127.0.0.1:{port}"))
         .args(extra);
-    let proc = Proc::spawn(name, cmd);
+    let proc = Proc::spawn_logged(name, cmd, log_filter);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
