@@ -6,5 +6,6 @@
 
 pub mod coap;
 pub mod content;
+pub mod fuzzing;
 pub mod link;
 pub mod lwm2m;

@@ -122,6 +122,10 @@ pub(crate) fn resolve(
             (None, None) => None,
             (b, t) => Some(b.unwrap_or(0.0) + t.unwrap_or(0.0)),
         };
+        // Both parts are finite, but their sum may still overflow.
+        if time.is_some_and(|t| !t.is_finite()) {
+            return Err(bad("bt + t is not a finite number".into()));
+        }
         out.push(Record { path, value, time });
     }
     Ok(out)
