@@ -27,7 +27,9 @@ async fn main() -> anyhow::Result<()> {
     let service = Service {
         pool: pool.clone(),
         js,
-        router: RouteClient::new(client.clone(), pool, args.ack_timeout),
+        router: RouteClient::new(client.clone(), pool, args.ack_timeout)
+            .await
+            .context("subscribe to route replies")?,
         default_timeout: args.default_timeout,
     };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

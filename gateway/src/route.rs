@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use lwm2m_proto::subjects::{device_cancel, device_requests, TICKET_HEADER};
 use lwm2m_proto::v1::bus::{
     nack, route_reply, route_request, Cancel, Result as BusResult, RouteReply, RouteRequest,
@@ -17,20 +16,29 @@ use tokio::time::Instant;
 use tonic::Status;
 use tracing::Instrument;
 
+use crate::replies::Replies;
+
 #[derive(Clone)]
 pub struct RouteClient {
     client: async_nats::Client,
     pool: PgPool,
     ack_timeout: Duration,
+    replies: Replies,
 }
 
 impl RouteClient {
-    pub fn new(client: async_nats::Client, pool: PgPool, ack_timeout: Duration) -> RouteClient {
-        RouteClient {
+    pub async fn new(
+        client: async_nats::Client,
+        pool: PgPool,
+        ack_timeout: Duration,
+    ) -> Result<RouteClient, async_nats::SubscribeError> {
+        let replies = Replies::start(&client).await?;
+        Ok(RouteClient {
             client,
             pool,
             ack_timeout,
-        }
+            replies,
+        })
     }
 
     /// Routes `operation` to the node that owns `endpoint` and returns its Result.
@@ -54,12 +62,8 @@ impl RouteClient {
         deadline: Instant,
         ticket: String,
     ) -> Result<BusResult, Status> {
-        let inbox = self.client.new_inbox();
-        let mut replies = self
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| unavailable(endpoint, e))?;
+        let mut replies = self.replies.register(&ticket);
+        let inbox = replies.subject.clone();
         let deadline_unix_ms = unix_ms_at(deadline);
         let request = RouteRequest {
             ticket: ticket.clone(),
@@ -89,7 +93,8 @@ impl RouteClient {
         // 1. Ack from the owner.
         let ack_deadline = Instant::now() + self.ack_timeout;
         loop {
-            let m = match tokio::time::timeout_at(ack_deadline.min(deadline), replies.next()).await
+            let m = match tokio::time::timeout_at(ack_deadline.min(deadline), replies.rx.recv())
+                .await
             {
                 Ok(Some(m)) => m,
                 Ok(None) => {
@@ -149,7 +154,7 @@ impl RouteClient {
 
         // 2. Result from the device, until the deadline.
         loop {
-            match tokio::time::timeout_at(deadline, replies.next()).await {
+            match tokio::time::timeout_at(deadline, replies.rx.recv()).await {
                 Ok(Some(m)) => match decode(&m.payload)? {
                     route_reply::Reply::Result(r) => {
                         guard.armed = false;

@@ -194,9 +194,61 @@ impl DeviceService for Service {
         let endpoint = r.endpoint.clone();
         routed!(self, endpoint, deadline, WriteAttributes(r))
     }
+
+    async fn read_composite(
+        &self,
+        request: Request<ReadCompositeRequest>,
+    ) -> Result<Response<ReadCompositeResponse>, Status> {
+        self.read_composite_call(request).await
+    }
+
+    async fn write_composite(
+        &self,
+        request: Request<WriteCompositeRequest>,
+    ) -> Result<Response<WriteCompositeResponse>, Status> {
+        self.write_composite_call(request).await
+    }
 }
 
 impl Service {
+    async fn read_composite_call(
+        &self,
+        request: Request<ReadCompositeRequest>,
+    ) -> Result<Response<ReadCompositeResponse>, Status> {
+        let deadline = Instant::now()
+            + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let r = request.into_inner();
+        check_endpoint(&r.endpoint)?;
+        if r.paths.is_empty() {
+            return Err(Status::invalid_argument("paths: at least one path to read"));
+        }
+        for p in &r.paths {
+            check_path(p)?;
+        }
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, ReadComposite(r))
+    }
+
+    async fn write_composite_call(
+        &self,
+        request: Request<WriteCompositeRequest>,
+    ) -> Result<Response<WriteCompositeResponse>, Status> {
+        let deadline = Instant::now()
+            + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let r = request.into_inner();
+        check_endpoint(&r.endpoint)?;
+        if r.values.is_empty() {
+            return Err(Status::invalid_argument(
+                "values: at least one value to write",
+            ));
+        }
+        for v in &r.values {
+            check_path(&v.path)?;
+        }
+        let endpoint = r.endpoint.clone();
+        routed!(self, endpoint, deadline, WriteComposite(r))
+    }
+
     /// Checks what every device call has (endpoint, path) before anything is sent, and fixes the
     /// call's deadline.
     fn device_call<T>(

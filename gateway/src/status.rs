@@ -17,7 +17,6 @@ pub fn code_for_coap(coap: &str) -> Code {
         "4.06" | "4.15" => Code::Unimplemented,
         "4.13" | "4.29" => Code::ResourceExhausted,
         "5.03" => Code::Unavailable,
-        "5.04" => Code::DeadlineExceeded,
         c if c.starts_with("5.") => Code::Internal,
         _ => Code::Unknown,
     }

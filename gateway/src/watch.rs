@@ -32,10 +32,23 @@ pub async fn watch(
             consumer::DeliverPolicy::ByStartTime { start_time }
         }
     };
-    let stream = js
+    let mut stream = js
         .get_stream(REG_STREAM)
         .await
         .map_err(|e| Status::unavailable(format!("registration stream: {e}")))?;
+    // A resume point the stream no longer holds would silently skip events: say so instead.
+    if let Some(Start::FromSequence(seq)) = req.start {
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| Status::unavailable(format!("registration stream: {e}")))?;
+        let first = info.state.first_sequence;
+        if seq > 0 && seq < first {
+            return Err(Status::out_of_range(format!(
+                "events before sequence {first} are no longer retained; resuming from {seq} would skip events"
+            )));
+        }
+    }
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy,

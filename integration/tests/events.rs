@@ -125,7 +125,7 @@ async fn watch_delivers_new_update_delete_expire_in_order_and_resumes_from_a_seq
             .collect::<Vec<_>>()
     );
     // From a time: the event's own commit time replays it and everything after.
-    let from = events[3].time.clone().unwrap();
+    let from = events[3].time.unwrap();
     let mut by_time = api
         .watch_registrations(WatchRegistrationsRequest {
             start: Some(Start::FromTime(from)),

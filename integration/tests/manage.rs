@@ -400,3 +400,96 @@ async fn transfers_beyond_the_configured_limit_get_a_clear_error() {
     );
     assert_eq!(dev.objects().value("/5/0/0"), None, "nothing was written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_and_write_composite_in_senml_json_and_cbor() {
+    let Setup {
+        mut api,
+        dev,
+        ep,
+        _node,
+        _gw,
+    } = setup("sim-composite").await;
+    for (i, cf) in [110u32, 112].into_iter().enumerate() {
+        let tz = format!("Composite/{i}");
+        let r = api
+            .write_composite(WriteCompositeRequest {
+                endpoint: ep.clone(),
+                values: vec![
+                    pv("/3/0/15", string(&tz)),
+                    pv("/1/0/1", integer(900 + i as i64)),
+                ],
+                content_format: cf,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("format {cf}: {e:?}"))
+            .into_inner();
+        assert_eq!(r.coap_code, "2.04");
+        assert_eq!(
+            dev.objects().value("/3/0/15"),
+            Some(&Value::String(tz.clone()))
+        );
+        assert_eq!(
+            dev.objects().value("/1/0/1"),
+            Some(&Value::Integer(900 + i as i64))
+        );
+
+        let r = api
+            .read_composite(ReadCompositeRequest {
+                endpoint: ep.clone(),
+                paths: vec!["/3/0/15".into(), "/1/0".into()],
+                content_format: cf,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.content_format, cf);
+        let got: Vec<(String, Option<value::Kind>)> = r
+            .values
+            .into_iter()
+            .map(|v| (v.path, v.value.and_then(|v| v.kind)))
+            .collect();
+        assert!(
+            got.contains(&("/3/0/15".into(), Some(value::Kind::StringValue(tz)))),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                "/1/0/1".into(),
+                Some(value::Kind::IntegerValue(900 + i as i64))
+            )),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("/1/0/7".into(), Some(value::Kind::StringValue("U".into())))),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .all(|(p, _)| p.starts_with("/3/0/15") || p.starts_with("/1/0/")),
+            "{got:?}"
+        );
+    }
+    let err = api
+        .read_composite(ReadCompositeRequest {
+            endpoint: ep.clone(),
+            paths: vec!["/3/0/0".into()],
+            content_format: 11542,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Code::Unimplemented,
+        "composite needs SenML: {err:?}"
+    );
+    let err = api
+        .read_composite(ReadCompositeRequest {
+            endpoint: ep.clone(),
+            paths: vec![],
+            content_format: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}

@@ -124,3 +124,39 @@ async fn queued_request_expires_and_is_dropped_and_the_queue_is_bounded() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(dev.reads_answered(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_with_a_binding_keeps_1_1_queue_mode() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-qkeep");
+    let mut cfg = sim(&ep, &node);
+    cfg.queue_mode = true;
+    let dev = SimDevice::start(cfg).await.unwrap();
+    dev.register().await.unwrap();
+    assert!(registration(&mut api, &ep).await.queue_mode);
+    // LwM2M 1.1 signals queue mode with Q at Register; an Update's binding does not change it.
+    assert_eq!(dev.update_query(&["b=U"]).await.unwrap(), "2.04");
+    let reg = registration(&mut api, &ep).await;
+    assert!(reg.queue_mode);
+    assert_eq!(reg.binding, "U");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_0_client_switches_queue_mode_with_its_binding() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-q10");
+    let mut cfg = sim(&ep, &node);
+    cfg.version = "1.0".into();
+    cfg.binding = "UQ".into();
+    let dev = SimDevice::start(cfg).await.unwrap();
+    dev.register().await.unwrap();
+    assert!(registration(&mut api, &ep).await.queue_mode);
+    assert_eq!(dev.update_query(&["b=U"]).await.unwrap(), "2.04");
+    assert!(!registration(&mut api, &ep).await.queue_mode);
+}

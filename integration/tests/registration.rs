@@ -332,3 +332,43 @@ async fn sigterm_stops_the_node_cleanly_and_keeps_registrations() {
     );
     assert_eq!(registration_count(&db, &ep).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_wise_register_and_unknown_critical_options() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("libcoap-block");
+    // 60 object links (~600 bytes) sent by libcoap in 64-byte Block1 blocks (RFC 7959).
+    let links: Vec<String> = (0..60).map(|i| format!("</3303/{i}>")).collect();
+    let payload = format!("</1/0>,</3/0>,{}", links.join(","));
+    let uri = format!("coap://{}/rd?ep={ep}&lt=90&lwm2m=1.1", node.coap);
+    libcoap(&[
+        "-m", "post", "-t", "40", "-b", "64", "-B", "10", "-e", &payload, &uri,
+    ]);
+    let reg = registration(&mut api, &ep).await;
+    assert_eq!(reg.objects.len(), 62, "every block reassembled");
+    assert_eq!(reg.object_links, payload);
+
+    // An unknown critical option (odd number, RFC 7252 §5.4.1) gets 4.02 and changes nothing.
+    let db = pool(&svc).await;
+    let ep2 = unique("crit");
+    let mut p =
+        coap_lite::Packet::from_bytes(&register_packet(3, &[&format!("ep={ep2}")], b"</3/0>"))
+            .unwrap();
+    p.add_option(coap_lite::CoapOption::Unknown(2049), vec![1]);
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let resp = exchange(&sock, node.coap, &p.to_bytes().unwrap())
+        .await
+        .expect("an answer");
+    assert_eq!(
+        coap_lite::Packet::from_bytes(&resp)
+            .unwrap()
+            .header
+            .code
+            .to_string(),
+        "4.02"
+    );
+    assert_eq!(registration_count(&db, &ep2).await, 0);
+}

@@ -1,6 +1,7 @@
 //! Node configuration: flags with environment fallbacks, parsed and validated once in `main`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -47,6 +48,10 @@ pub struct Args {
     /// Database connections.
     #[arg(long, default_value_t = 8)]
     pub db_connections: u32,
+    /// Directory of OMA LwM2M object definition (DDF) files: every `*.xml` in it is loaded at
+    /// start, on top of (and overriding) the built-in core and IPSO objects.
+    #[arg(long, env = "LWM2M_OBJECT_DIR")]
+    pub object_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -77,6 +82,7 @@ pub struct Config {
     pub max_transfer: usize,
     pub awake_window: Duration,
     pub queue_capacity: usize,
+    pub object_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -118,6 +124,7 @@ impl Args {
             max_transfer: self.max_transfer,
             awake_window: self.awake_window,
             queue_capacity: self.queue_capacity,
+            object_dir: self.object_dir,
         })
     }
 }

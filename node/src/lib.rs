@@ -6,6 +6,8 @@ pub mod bus;
 pub mod config;
 pub mod convert;
 pub mod expiry;
+pub mod inbound;
+pub mod objects;
 pub mod ops;
 pub mod ownership;
 pub mod process;

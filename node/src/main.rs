@@ -21,6 +21,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let command = args.command.clone();
     let config = args.into_config().map_err(anyhow::Error::msg)?;
+    // Object definitions first: a bad DDF file stops the node before it connects anywhere.
+    let model = Arc::new(lwm2m_node::objects::load(config.object_dir.as_deref())?);
 
     let pool = PgPoolOptions::new()
         .max_connections(config.db_connections)
@@ -56,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind {}", config.coap_listen))?;
     let coap_shutdown = CancellationToken::new();
-    let (coap, mut incoming, coap_task) = udp::start(
+    let (coap, incoming, coap_task) = udp::start(
         socket,
         lwm2m_core::coap::Config::default(),
         20_000,
@@ -84,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             max_transfer: config.max_transfer,
             awake_window: config.awake_window,
         },
+        model,
     );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));
     tracker.spawn(ownership::run(
@@ -106,18 +109,13 @@ async fn main() -> anyhow::Result<()> {
         coap: coap.clone(),
     });
     let requests = TaskTracker::new();
-    let accept = {
-        let requests = requests.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    Some(inc) = incoming.recv() => { requests.spawn(handler.clone().handle(inc)); }
-                }
-            }
-        })
-    };
+    let accept = tokio::spawn(lwm2m_node::inbound::run(
+        incoming,
+        handler,
+        coap.clone(),
+        requests.clone(),
+        shutdown.clone(),
+    ));
 
     lwm2m_node::process::shutdown_signal().await;
     tracing::info!("shutting down: no new requests, finishing in-flight commits");

@@ -1,9 +1,14 @@
 //! Executes one routed device operation: builds the CoAP request with the core, sends it to the
 //! device through the CoAP driver, and turns the answer into the bus Result.
 
+// The error of every step is the bus Result sent back as is; boxing it would buy nothing on a
+// path that waits for a device anyway.
+#![allow(clippy::result_large_err)]
+
 use coap_lite::Packet;
 use lwm2m_core::coap::block::{Block1Upload, Block2Download, BlockError, Step};
-use lwm2m_core::content::{ContentFormat, CoreModel, Path, Record};
+use lwm2m_core::content::{ContentFormat, ModelRegistry, Path, Record};
+use lwm2m_core::lwm2m::composite;
 use lwm2m_core::lwm2m::manage::{self, AnswerError, Attributes, OpError};
 use lwm2m_core::lwm2m::read::{preferred_format, read_request, read_response, ReadError};
 use lwm2m_proto::v1::bus::{
@@ -11,7 +16,7 @@ use lwm2m_proto::v1::bus::{
 };
 use lwm2m_proto::v1::*;
 
-use crate::convert::{records_of, tree_proto, value_core};
+use crate::convert::{records_of, tree_proto, value_core, value_proto};
 use crate::registry::Target;
 use crate::udp::{CoapHandle, RequestError};
 
@@ -35,8 +40,9 @@ pub async fn execute(
     target: &Target,
     op: Operation,
     limits: &Limits,
+    model: &ModelRegistry,
 ) -> BusResult {
-    match run(coap, target, op, limits).await {
+    match run(coap, target, op, limits, model).await {
         Ok(r) => r,
         Err(e) => e,
     }
@@ -44,8 +50,15 @@ pub async fn execute(
 
 type Outcome = Result<BusResult, BusResult>;
 
-async fn run(coap: &CoapHandle, t: &Target, op: Operation, limits: &Limits) -> Outcome {
-    let model = &CoreModel;
+/// `model` types the values of TLV and text/plain answers and checks written values (built-in
+/// objects plus those loaded with `--object-dir`).
+async fn run(
+    coap: &CoapHandle,
+    t: &Target,
+    op: Operation,
+    limits: &Limits,
+    model: &ModelRegistry,
+) -> Outcome {
     match op {
         Operation::Read(r) => {
             let path = parse_path(&r.path)?;
@@ -162,6 +175,58 @@ async fn run(coap: &CoapHandle, t: &Target, op: Operation, limits: &Limits) -> O
                     links,
                     link_format: text,
                 }),
+            ))
+        }
+        Operation::ReadComposite(r) => {
+            let paths = r
+                .paths
+                .iter()
+                .map(|p| parse_path(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let requested = if r.content_format == 0 {
+                None
+            } else {
+                Some(format_number(r.content_format)?)
+            };
+            let format =
+                composite::composite_format(requested, &t.content_formats).map_err(op_error)?;
+            let request = composite::read_composite_request(&t.root_path, &paths, format)
+                .map_err(op_error)?;
+            let response = send(coap, t, request, limits).await?;
+            let code = response.header.code.to_string();
+            let (code, cf, records) = composite::read_composite_response(&paths, &response, model)
+                .map_err(|e| read_error(&code, e))?;
+            let values = records
+                .iter()
+                .map(|r| PathValue {
+                    path: r.path.to_string(),
+                    value: Some(value_proto(&r.value)),
+                })
+                .collect();
+            Ok(ok(
+                code.clone(),
+                result::Response::ReadComposite(ReadCompositeResponse {
+                    coap_code: code,
+                    content_format: u32::from(cf),
+                    values,
+                }),
+            ))
+        }
+        Operation::WriteComposite(w) => {
+            let records = records_of(&w.values).map_err(bad_request)?;
+            let requested = if w.content_format == 0 {
+                None
+            } else {
+                Some(format_number(w.content_format)?)
+            };
+            let format =
+                composite::composite_format(requested, &t.content_formats).map_err(op_error)?;
+            let request = composite::write_composite_request(&t.root_path, &records, format, model)
+                .map_err(op_error)?;
+            let code = expect(send(coap, t, request, limits).await?, CHANGED)?;
+            Ok(ok(
+                code.clone(),
+                result::Response::WriteComposite(WriteCompositeResponse { coap_code: code }),
             ))
         }
         Operation::WriteAttributes(w) => {
@@ -281,7 +346,9 @@ async fn send(
 async fn exchange(coap: &CoapHandle, t: &Target, request: Packet) -> Result<Packet, BusResult> {
     coap.request(t.peer, request).await.map_err(|e| {
         let kind = match e {
-            RequestError::Timeout => error::Kind::Timeout,
+            // Retransmissions ran out before the deadline: the device is unreachable, which is
+            // not the caller's deadline passing.
+            RequestError::Timeout => error::Kind::Unavailable,
             RequestError::Reset => error::Kind::Reset,
             RequestError::Overloaded | RequestError::Closed => error::Kind::Unavailable,
         };

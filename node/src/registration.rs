@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use coap_lite::{CoapOption, Packet};
+use lwm2m_core::coap::block::{set_block1, BlockOption};
 use lwm2m_core::lwm2m::options::response;
 use lwm2m_core::lwm2m::registration::{
     parse_rd_request, RdRequest, RegisterRequest, UpdateRequest,
@@ -33,7 +34,8 @@ pub struct RegistrationHandler {
 impl RegistrationHandler {
     /// Answers one inbound request. Runs in its own task: the store round trip must not hold up
     /// the socket loop.
-    pub async fn handle(self: Arc<Self>, incoming: Incoming) {
+    /// `block1`: the request arrived in blocks; the answer echoes the last one (RFC 7959 §2.3).
+    pub async fn handle(self: Arc<Self>, incoming: Incoming, block1: Option<BlockOption>) {
         let Incoming {
             exchange,
             peer,
@@ -59,6 +61,10 @@ impl RegistrationHandler {
         }
         .instrument(span)
         .await;
+        let mut answer = answer;
+        if let Some(b) = block1 {
+            let _ = set_block1(&mut answer, b);
+        }
         self.coap.respond(exchange, answer).await;
     }
 
@@ -127,8 +133,9 @@ impl RegistrationHandler {
             owner_node: self.registry.node().to_string(),
             peer_addr: peer.to_string(),
             lifetime_s: u.lifetime.map(i64::from),
-            // A 1.0 client may switch to or from queue mode with a new binding.
-            queue_mode: u.binding.as_ref().map(|b| b.contains('Q')),
+            // Queue mode stays as registered unless the Update says `Q`; a 1.0 client switches
+            // with its binding (UQ), which the store decides since it knows the version.
+            queue_mode: u.queue.then_some(true),
             binding: u.binding,
             sms_number: u.sms,
             root_path,

@@ -38,6 +38,9 @@ pub struct DeviceQueue {
 struct Owned {
     target: Target,
     subscription: AbortHandle,
+    /// Commit time of the registration state this node holds (the database clock), to tell a
+    /// stale ownership event from a current one.
+    updated_at: chrono::DateTime<chrono::Utc>,
     /// When the device last talked to this node (`None`: not since this node started).
     last_seen: Option<Instant>,
     queue: DeviceQueue,
@@ -115,12 +118,7 @@ impl Registry {
                 .filter_map(|c| u16::try_from(*c).ok())
                 .collect(),
         };
-        if let Some(o) = self.lock().get_mut(&row.endpoint) {
-            o.target = target;
-            if seen.is_some() {
-                o.last_seen = seen;
-                o.queue.wake.notify_waiters();
-            }
+        if self.refresh(row, &target, seen) {
             return;
         }
         let subscriber = match self.client.subscribe(device_requests(&row.endpoint)).await {
@@ -130,6 +128,10 @@ impl Registry {
                 return;
             }
         };
+        // Make sure the server has the subscription before the device hears "registered", so that
+        // a request sent right after finds its owner. Bounded: with NATS down the CoAP side keeps
+        // serving (ARCHITECTURE.md, failure behaviour) and the subscription lands on reconnect.
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.client.flush()).await;
         let routed = self.routed.clone();
         let forward = tokio::spawn(async move {
             let mut subscriber = subscriber;
@@ -140,12 +142,21 @@ impl Registry {
             }
         });
         let mut owned = self.lock();
+        if owned.contains_key(&row.endpoint) {
+            // Another `own` for this endpoint won the race while we subscribed: keep its entry
+            // (and the requests waiting on its queue), drop our subscription.
+            forward.abort();
+            drop(owned);
+            self.refresh(row, &target, seen);
+            return;
+        }
         if let Some(previous) = owned.insert(
             row.endpoint.clone(),
             Owned {
                 target,
                 subscription: forward.abort_handle(),
                 last_seen: seen,
+                updated_at: row.updated_at,
                 queue: DeviceQueue {
                     turn: Arc::new(tokio::sync::Mutex::new(())),
                     slots: Arc::new(Semaphore::new(self.queue_capacity)),
@@ -156,6 +167,42 @@ impl Registry {
             // Two concurrent `own` calls for one endpoint: keep one subscription.
             previous.subscription.abort();
         }
+    }
+
+    /// Updates an existing entry with `row` if `row` is not older; false if there is no entry.
+    fn refresh(&self, row: &RegistrationRow, target: &Target, seen: Option<Instant>) -> bool {
+        let mut owned = self.lock();
+        let Some(o) = owned.get_mut(&row.endpoint) else {
+            return false;
+        };
+        if row.updated_at >= o.updated_at {
+            o.target = target.clone();
+            o.updated_at = row.updated_at;
+        }
+        if seen.is_some() {
+            o.last_seen = seen;
+            o.queue.wake.notify_waiters();
+        }
+        true
+    }
+
+    /// Forgets `endpoint` because another node took it, unless what this node holds is newer
+    /// than the event (events can arrive after a later Register/Update reached this node).
+    pub fn disown_superseded(
+        &self,
+        endpoint: &str,
+        event_updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let mut owned = self.lock();
+        let superseded = owned
+            .get(endpoint)
+            .is_some_and(|o| o.updated_at <= event_updated_at);
+        if superseded {
+            if let Some(o) = owned.remove(endpoint) {
+                o.subscription.abort();
+            }
+        }
+        superseded
     }
 
     /// Forgets `endpoint` (and drops its subscription) if it still has registration `reg_id`,

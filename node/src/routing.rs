@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use lwm2m_core::content::ModelRegistry;
 use lwm2m_proto::subjects::CANCEL_ALL;
 use lwm2m_proto::v1::bus::{
     ack, error, nack, route_reply, route_request, Ack, Cancel, Error as BusError, Nack,
@@ -31,6 +32,8 @@ pub struct Router {
     pub coap: CoapHandle,
     pub client: async_nats::Client,
     limits: crate::ops::Limits,
+    /// Object definitions the operations type values with.
+    model: Arc<ModelRegistry>,
     /// Tickets of calls in progress → how to cancel them.
     calls: Mutex<HashMap<String, CancellationToken>>,
     slots: Arc<Semaphore>,
@@ -42,12 +45,14 @@ impl Router {
         coap: CoapHandle,
         client: async_nats::Client,
         limits: crate::ops::Limits,
+        model: Arc<ModelRegistry>,
     ) -> Arc<Router> {
         Arc::new(Router {
             registry,
             coap,
             client,
             limits,
+            model,
             calls: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
@@ -110,8 +115,10 @@ impl Router {
                 return self.nack(&m, nack::Reason::NotOwner, "endpoint is not owned by this node").await;
             };
             // Queue mode: a bounded FIFO per device; requests wait (acked QUEUED) until it talks.
-            let queue = if target.queue_mode { self.registry.queue(&req.endpoint) } else { None };
-            let slot = match &queue {
+            // Every device has a FIFO: one request in flight at a time (NSTART = 1, RFC 7252
+            // §4.7; small clients drop concurrent requests). Only queue-mode devices bound it.
+            let queue = self.registry.queue(&req.endpoint);
+            let slot = match queue.as_ref().filter(|_| target.queue_mode) {
                 Some(q) => match q.slots.clone().try_acquire_owned() {
                     Ok(permit) => Some(permit),
                     Err(_) => {
@@ -120,7 +127,7 @@ impl Router {
                 },
                 None => None,
             };
-            let asleep = queue.is_some() && !self.registry.is_awake(&req.endpoint, self.limits.awake_window);
+            let asleep = target.queue_mode && !self.registry.is_awake(&req.endpoint, self.limits.awake_window);
             let token = CancellationToken::new();
             self.lock().insert(req.ticket.clone(), token.clone());
             let state = if asleep { ack::State::Queued } else { ack::State::Sent };
@@ -133,7 +140,9 @@ impl Router {
                 match &queue {
                     Some(q) => {
                         let _turn = q.turn.lock().await;
-                        self.wait_awake(&req.endpoint, q).await;
+                        if target.queue_mode {
+                            self.wait_awake(&req.endpoint, q).await;
+                        }
                         // The device may have come back from another address.
                         let target = self.registry.get(&req.endpoint).unwrap_or(target);
                         self.execute(&target, req.operation.clone()).await
@@ -172,7 +181,9 @@ impl Router {
 
     async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {
         match op {
-            Some(op) => crate::ops::execute(&self.coap, target, op, &self.limits).await,
+            Some(op) => {
+                crate::ops::execute(&self.coap, target, op, &self.limits, &self.model).await
+            }
             None => error_result(error::Kind::BadRequest, "no operation"),
         }
     }

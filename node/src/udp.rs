@@ -171,9 +171,20 @@ impl Driver {
         loop {
             self.flush().await;
             let deadline = self.endpoint.poll_timeout().map(Instant::from_std);
+            // Commands (our answers) and timers go before the socket: under a flood of datagrams
+            // the socket is always ready, and answers and retransmissions must still go out.
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                Some(cmd) = commands.recv() => {
+                    self.command(cmd);
+                    while let Ok(cmd) = commands.try_recv() {
+                        self.command(cmd);
+                    }
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.endpoint.handle_timeout(std::time::Instant::now());
+                }
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok((n, peer)) => {
                         let _span = tracing::debug_span!("datagram", %peer, len = n).entered();
@@ -188,15 +199,6 @@ impl Driver {
                     // ICMP port unreachable surfaces as an error on Linux; it concerns one peer.
                     Err(e) => tracing::debug!(error = %e, "udp recv"),
                 },
-                Some(cmd) = commands.recv() => {
-                    self.command(cmd);
-                    while let Ok(cmd) = commands.try_recv() {
-                        self.command(cmd);
-                    }
-                }
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.endpoint.handle_timeout(std::time::Instant::now());
-                }
             }
             self.dispatch();
         }
@@ -210,7 +212,15 @@ impl Driver {
         let now = std::time::Instant::now();
         match cmd {
             Command::Respond { exchange, response } => {
-                self.endpoint.respond(now, exchange, response);
+                // An answer the layer cannot send (too large to encode) must not leave the device
+                // waiting: it gets 5.00 instead.
+                if !self.endpoint.respond(now, exchange, response) {
+                    self.endpoint.respond(
+                        now,
+                        exchange,
+                        lwm2m_core::lwm2m::options::response(0xA0),
+                    );
+                }
             }
             Command::Send {
                 key,

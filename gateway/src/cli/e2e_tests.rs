@@ -156,6 +156,21 @@ impl DeviceService for Fake {
     ) -> Result<Response<WriteAttributesResponse>, Status> {
         Err(Status::invalid_argument("pmin > pmax"))
     }
+
+    // The CLI has no composite commands; the fake only has to implement the trait.
+    async fn read_composite(
+        &self,
+        _: Request<ReadCompositeRequest>,
+    ) -> Result<Response<ReadCompositeResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn write_composite(
+        &self,
+        _: Request<WriteCompositeRequest>,
+    ) -> Result<Response<WriteCompositeResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
 }
 
 async fn serve(fake: Fake) -> String {

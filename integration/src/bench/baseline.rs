@@ -91,7 +91,10 @@ where
     }
     let mut latency = Latency::new();
     for w in workers {
-        latency.merge(&w.await.map_err(|e| BenchError::Io(std::io::Error::other(e)))?)?;
+        latency.merge(
+            &w.await
+                .map_err(|e| BenchError::Io(std::io::Error::other(e)))?,
+        )?;
     }
     let elapsed = start.elapsed().as_secs_f64();
     progress.finish().await;
@@ -155,16 +158,22 @@ async fn nats_request_reply(url: &str, cfg: &BaselineConfig) -> Result<Scenario,
     let client = nats_connect(url).await?;
     let payload = Bytes::from(vec![0x5a; PAYLOAD]);
     let states = vec![(); cfg.concurrency.max(1)];
-    closed_loop("nats_request_reply", params(cfg), states, cfg.duration, move |()| {
-        let (client, subject, payload) = (client.clone(), subject.clone(), payload.clone());
-        async move {
-            match tokio::time::timeout(OP_TIMEOUT, client.request(subject, payload)).await {
-                Ok(Ok(_)) => ((), Some(true)),
-                Ok(Err(_)) => ((), Some(false)),
-                Err(_) => ((), None),
+    closed_loop(
+        "nats_request_reply",
+        params(cfg),
+        states,
+        cfg.duration,
+        move |()| {
+            let (client, subject, payload) = (client.clone(), subject.clone(), payload.clone());
+            async move {
+                match tokio::time::timeout(OP_TIMEOUT, client.request(subject, payload)).await {
+                    Ok(Ok(_)) => ((), Some(true)),
+                    Ok(Err(_)) => ((), Some(false)),
+                    Err(_) => ((), None),
+                }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -222,19 +231,25 @@ async fn tonic_unary(cfg: &BaselineConfig) -> Result<Scenario, BenchError> {
     let states: Vec<_> = (0..cfg.concurrency.max(1))
         .map(|_| HealthClient::new(channel.clone()))
         .collect();
-    let s = closed_loop("tonic_unary", params(cfg), states, cfg.duration, |mut c| async move {
-        let mut req = tonic::Request::new(HealthCheckRequest {
-            service: String::new(),
-        });
-        req.set_timeout(OP_TIMEOUT);
-        let r = c.check(req).await;
-        let outcome = match r {
-            Ok(_) => Some(true),
-            Err(s) if s.code() == tonic::Code::DeadlineExceeded => None,
-            Err(_) => Some(false),
-        };
-        (c, outcome)
-    })
+    let s = closed_loop(
+        "tonic_unary",
+        params(cfg),
+        states,
+        cfg.duration,
+        |mut c| async move {
+            let mut req = tonic::Request::new(HealthCheckRequest {
+                service: String::new(),
+            });
+            req.set_timeout(OP_TIMEOUT);
+            let r = c.check(req).await;
+            let outcome = match r {
+                Ok(_) => Some(true),
+                Err(s) if s.code() == tonic::Code::DeadlineExceeded => None,
+                Err(_) => Some(false),
+            };
+            (c, outcome)
+        },
+    )
     .await;
     drop(_stop);
     let _ = server.await;
@@ -260,18 +275,24 @@ async fn udp_echo(cfg: &BaselineConfig) -> Result<Scenario, BenchError> {
     for _ in 0..cfg.concurrency.max(1) {
         states.push(Arc::new(UdpSocket::bind("127.0.0.1:0").await?));
     }
-    closed_loop("udp_echo", params(cfg), states, cfg.duration, move |sock| async move {
-        let payload = [0x5au8; PAYLOAD];
-        let mut buf = [0u8; 1500];
-        if sock.send_to(&payload, addr).await.is_err() {
-            return (sock, Some(false));
-        }
-        let outcome = match tokio::time::timeout(OP_TIMEOUT, sock.recv_from(&mut buf)).await {
-            Ok(Ok((n, _))) => Some(n == PAYLOAD),
-            Ok(Err(_)) => Some(false),
-            Err(_) => None,
-        };
-        (sock, outcome)
-    })
+    closed_loop(
+        "udp_echo",
+        params(cfg),
+        states,
+        cfg.duration,
+        move |sock| async move {
+            let payload = [0x5au8; PAYLOAD];
+            let mut buf = [0u8; 1500];
+            if sock.send_to(&payload, addr).await.is_err() {
+                return (sock, Some(false));
+            }
+            let outcome = match tokio::time::timeout(OP_TIMEOUT, sock.recv_from(&mut buf)).await {
+                Ok(Ok((n, _))) => Some(n == PAYLOAD),
+                Ok(Err(_)) => Some(false),
+                Err(_) => None,
+            };
+            (sock, outcome)
+        },
+    )
     .await
 }

@@ -25,13 +25,8 @@ impl Cluster {
         let svc = services.clone();
         let (node, gateway) = tokio::task::spawn_blocking(move || {
             let id = harness::unique("bench-node");
-            let node = harness::start_node_logged(
-                &svc,
-                &id,
-                harness::free_udp_port(),
-                &[],
-                SERVER_LOG,
-            );
+            let node =
+                harness::start_node_logged(&svc, &id, harness::free_udp_port(), &[], SERVER_LOG);
             let gateway = with_gateway.then(|| {
                 harness::start_gateway_logged(&svc, &harness::unique("bench-gw"), &[], SERVER_LOG)
             });

@@ -206,7 +206,10 @@ async fn closed_loop(
     }
     let mut latency = Latency::new();
     for c in callers {
-        latency.merge(&c.await.map_err(|e| BenchError::Io(std::io::Error::other(e)))?)?;
+        latency.merge(
+            &c.await
+                .map_err(|e| BenchError::Io(std::io::Error::other(e)))?,
+        )?;
     }
     let elapsed = start.elapsed().as_secs_f64();
     progress.finish().await;
@@ -264,7 +267,8 @@ async fn open_loop(
                     tally.outcome(Err(tonic::Status::resource_exhausted("shed by the bench")));
                     continue;
                 };
-                let mut api = DeviceServiceClient::new(channels[k as usize % channels.len()].clone());
+                let mut api =
+                    DeviceServiceClient::new(channels[k as usize % channels.len()].clone());
                 let ep = endpoints[k as usize % endpoints.len()].clone();
                 let (tally, latencies) = (tally.clone(), latencies.clone());
                 runtime.spawn(async move {

@@ -69,7 +69,11 @@ impl Report {
         let fig = self.find(a.0).and_then(|s| s.get(a.1));
         let base = self.find(b.0).and_then(|s| s.get(b.1));
         if let (Some(figure), Some(baseline)) = (fig, base) {
-            let ratio = if baseline == 0.0 { 0.0 } else { figure / baseline };
+            let ratio = if baseline == 0.0 {
+                0.0
+            } else {
+                figure / baseline
+            };
             self.comparisons.push(Comparison {
                 what: what.to_string(),
                 figure,

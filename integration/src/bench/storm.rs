@@ -93,7 +93,8 @@ pub async fn run(
                 if i >= n || Instant::now() >= deadline {
                     break;
                 }
-                let socket = UdpSocket::bind(SocketAddr::from((device_ip(STORM_NET, i), 0))).await?;
+                let socket =
+                    UdpSocket::bind(SocketAddr::from((device_ip(STORM_NET, i), 0))).await?;
                 let endpoint = format!("{prefix}{i:06}");
                 match register(&socket, server, &endpoint, lifetime).await? {
                     Outcome::Created(d) => {

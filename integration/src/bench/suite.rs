@@ -171,7 +171,10 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
             .unwrap_or(0.0);
         check(
             answered >= r.ok as f64,
-            format!("{name}: devices answered {answered} reads, callers got {}", r.ok),
+            format!(
+                "{name}: devices answered {answered} reads, callers got {}",
+                r.ok
+            ),
         );
     }
     if failures.is_empty() {

@@ -11,6 +11,7 @@ use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 
 mod objects;
 use lwm2m_core::coap::block::{set_block1, Assembled, AssemblerConfig, Block1Assembler};
+use lwm2m_core::content::ModelRegistry;
 use lwm2m_core::lwm2m::options::{location_path, set_content_format};
 use lwm2m_node::udp::{self, CoapHandle, Incoming, RequestError};
 pub use objects::{device_records, Objects};
@@ -30,6 +31,9 @@ pub struct SimConfig {
     /// Registers with `Q` (LwM2M 1.1 queue mode).
     pub queue_mode: bool,
     pub links: String,
+    /// The object definitions the device encodes its answers with (core and IPSO by default;
+    /// add DDF definitions for custom objects).
+    pub model: Arc<ModelRegistry>,
 }
 
 impl SimConfig {
@@ -43,6 +47,7 @@ impl SimConfig {
             binding: "U".into(),
             queue_mode: false,
             links: "</>;rt=\"oma.lwm2m\";ct=\"110 11542\",</1/0>,</3/0>".into(),
+            model: Arc::new(ModelRegistry::default()),
         }
     }
 }
@@ -78,7 +83,9 @@ impl SimDevice {
             64,
             shutdown.clone(),
         )?;
-        let objects = Arc::new(Mutex::new(Objects::new(&config.endpoint)));
+        let mut objects = Objects::new(&config.endpoint);
+        objects.set_model(config.model.clone());
+        let objects = Arc::new(Mutex::new(objects));
         tokio::spawn(serve(coap.clone(), incoming, objects.clone()));
         Ok(SimDevice {
             config,
@@ -156,6 +163,23 @@ impl SimDevice {
         if let Some(l) = links {
             set_content_format(&mut p, 40);
             p.payload = l.as_bytes().to_vec();
+        }
+        Ok(self
+            .coap
+            .request(self.config.server, p)
+            .await?
+            .header
+            .code
+            .to_string())
+    }
+
+    /// Update with arbitrary query parameters (e.g. `["b=U"]`); returns the response code.
+    pub async fn update_query(&self, queries: &[&str]) -> Result<String, SimError> {
+        let location = self.location().ok_or(SimError::NotRegistered)?;
+        let segs: Vec<&str> = location.split('/').collect();
+        let mut p = request(RequestType::Post, &segs);
+        for q in queries {
+            p.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
         }
         Ok(self
             .coap

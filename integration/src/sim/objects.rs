@@ -2,11 +2,13 @@
 //! Read, Discover, Write (replace / partial update), Write-Attributes, Execute, Create, Delete.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 use lwm2m_core::coap::block::{block2, set_block2, BlockOption};
 use lwm2m_core::content::{
-    decode, encode, ContentFormat, CoreModel, ObjectModel, Path, Record, Value,
+    decode, decode_paths, encode, ContentError, ContentFormat, ModelRegistry, ObjectModel, Path,
+    Record, Value,
 };
 use lwm2m_core::lwm2m::options::{
     content_format, response, set_content_format, uint_option, uri_path, uri_queries,
@@ -22,6 +24,8 @@ pub struct Objects {
     pub executions: Vec<(String, String)>,
     /// Successful Reads.
     pub reads: usize,
+    /// The object definitions the device encodes and decodes with (core and IPSO by default).
+    model: Arc<ModelRegistry>,
 }
 
 /// The device's initial values. /3/0 follows the example in LwM2M TS 1.1 §7.4.3.
@@ -92,7 +96,26 @@ impl Objects {
             attributes: BTreeMap::new(),
             executions: Vec::new(),
             reads: 0,
+            model: Arc::new(ModelRegistry::default()),
         }
+    }
+
+    /// Uses `model` to encode answers and decode requests (e.g. one that knows custom objects).
+    pub fn set_model(&mut self, model: Arc<ModelRegistry>) {
+        self.model = model;
+    }
+
+    /// Sets the value at a resource or resource-instance path, e.g. the initial values of an
+    /// object the device also declares in its registration links.
+    pub fn insert(&mut self, path: &str, value: Value) -> Result<Option<Value>, ContentError> {
+        let path = Path::parse(path)?;
+        if path.resource().is_none() {
+            return Err(ContentError::InvalidPath {
+                input: path.to_string(),
+                reason: "not a resource or resource instance",
+            });
+        }
+        Ok(self.values.insert(path, value))
     }
 
     pub fn value(&self, path: &str) -> Option<&Value> {
@@ -137,6 +160,18 @@ impl Objects {
                 3 => self.execute(&path, req),
                 _ => response(0x85),
             },
+            MessageClass::Request(RequestType::Fetch) if path.is_root() => self.read_composite(req),
+            MessageClass::Request(RequestType::IPatch) if path.is_root() => {
+                match self.decoded(&path, req) {
+                    Ok(records) => {
+                        for r in records {
+                            self.values.insert(r.path, r.value);
+                        }
+                        response(0x44)
+                    }
+                    Err(p) => p,
+                }
+            }
             MessageClass::Request(RequestType::Delete) if path.segments().len() == 2 => {
                 let before = self.values.len();
                 self.values.retain(|k, _| !path.is_prefix_of(k));
@@ -160,7 +195,39 @@ impl Objects {
             Some(Some(f)) => f,
             Some(None) => return response(0x86),
         };
-        match encode(format, &selected, path, &CoreModel) {
+        match encode(format, &selected, path, &*self.model) {
+            Ok(payload) => {
+                self.reads += 1;
+                let mut p = response(0x45);
+                set_content_format(&mut p, format.code());
+                p.payload = payload;
+                p
+            }
+            Err(_) => response(0x86),
+        }
+    }
+
+    fn read_composite(&mut self, req: &Packet) -> Packet {
+        let format = match content_format(req)
+            .ok()
+            .flatten()
+            .and_then(ContentFormat::from_code)
+        {
+            Some(f @ (ContentFormat::SenmlJson | ContentFormat::SenmlCbor)) => f,
+            _ => return response(0x8F),
+        };
+        let Ok(paths) = decode_paths(format, &req.payload) else {
+            return response(0x80);
+        };
+        let mut selected: Vec<Record> = Vec::new();
+        for p in &paths {
+            for r in self.under(p) {
+                if !selected.contains(&r) {
+                    selected.push(r);
+                }
+            }
+        }
+        match encode(format, &selected, &Path::ROOT, &*self.model) {
             Ok(payload) => {
                 self.reads += 1;
                 let mut p = response(0x45);
@@ -222,7 +289,7 @@ impl Objects {
             Ok(Some(cf)) => ContentFormat::from_code(cf).ok_or_else(|| response(0x8F))?,
             _ => return Err(response(0x80)),
         };
-        decode(format, path, &req.payload, &CoreModel).map_err(|_| response(0x80))
+        decode(format, path, &req.payload, &*self.model).map_err(|_| response(0x80))
     }
 
     fn write(&mut self, path: &Path, req: &Packet, replace: bool) -> Packet {
@@ -269,7 +336,7 @@ impl Objects {
             return response(0x80);
         };
         let executable = EXECUTABLE.contains(&(o, r))
-            || CoreModel.resource_type(o, r) == Some(lwm2m_core::content::ResourceType::None);
+            || self.model.resource_type(o, r) == Some(lwm2m_core::content::ResourceType::None);
         if !executable {
             return response(0x85);
         }

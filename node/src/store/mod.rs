@@ -6,6 +6,7 @@
 
 mod events;
 mod queries;
+mod register_many;
 mod writer;
 
 pub use events::{event_payload, registration_proto, RegEvent};
@@ -75,6 +76,7 @@ pub struct RegistrationUpdate {
     pub peer_addr: String,
     pub lifetime_s: Option<i64>,
     pub binding: Option<String>,
+    /// `Some(true)` when the Update carried `Q`; for a 1.0 registration a new binding decides.
     pub queue_mode: Option<bool>,
     pub sms_number: Option<String>,
     pub root_path: Option<String>,

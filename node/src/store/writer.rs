@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::events::{event_payload, RegEvent};
+use super::register_many::register_many;
 use super::{NewRegistration, RegistrationRow, RegistrationUpdate, StoreError, COLUMNS};
 
 #[derive(Debug, Clone)]
@@ -156,9 +157,29 @@ async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
 
 async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(ops.len());
+    let mut outcomes: Vec<Option<Outcome>> = (0..ops.len()).map(|_| None).collect();
     let mut events = Vec::with_capacity(ops.len());
-    for op in ops {
+    // The leading run of Registers of distinct endpoints (a registration storm: the whole batch)
+    // goes in one statement; anything after it runs one by one, in arrival order.
+    let mut seen = std::collections::HashSet::new();
+    let leading = ops
+        .iter()
+        .take_while(|op| matches!(op, Op::Register(r) if seen.insert(r.endpoint.as_str())))
+        .count();
+    let regs: Vec<&NewRegistration> = ops[..leading]
+        .iter()
+        .filter_map(|op| match op {
+            Op::Register(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    if !regs.is_empty() {
+        for (i, (row, replaced)) in register_many(&mut tx, &regs).await?.into_iter().enumerate() {
+            events.push(event_payload(RegEventKind::New, &row, replaced.as_deref()));
+            outcomes[i] = Some(Outcome::Registered((row, replaced)));
+        }
+    }
+    for (i, op) in ops.iter().enumerate().skip(leading) {
         let outcome = match op {
             Op::Register(r) => {
                 let (row, replaced) = register(&mut tx, r).await?;
@@ -185,11 +206,14 @@ async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error>
                 Outcome::Row(row)
             }
         };
-        outcomes.push(outcome);
+        outcomes[i] = Some(outcome);
     }
     insert_events(&mut tx, &events).await?;
     tx.commit().await?;
-    Ok(outcomes)
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| sqlx::Error::Protocol("operation without outcome".into())))
+        .collect()
 }
 
 async fn register(
@@ -243,7 +267,9 @@ async fn update(
     let sql = format!(
         "UPDATE registrations SET owner_node = $2, peer_addr = $3, \
            lifetime_s = COALESCE($4, lifetime_s), binding = COALESCE($5, binding), \
-           queue_mode = COALESCE($6, queue_mode), sms_number = COALESCE($7, sms_number), \
+           queue_mode = CASE WHEN $6 IS NOT NULL THEN $6 \
+             WHEN lwm2m_version = '1.0' AND $5 IS NOT NULL THEN position('Q' in $5) > 0 \
+             ELSE queue_mode END, sms_number = COALESCE($7, sms_number), \
            root_path = COALESCE($8, root_path), object_links = COALESCE($9, object_links), \
            content_formats = COALESCE($10, content_formats), updated_at = now(), \
            expires_at = now() + make_interval(secs => COALESCE($4, lifetime_s)) \

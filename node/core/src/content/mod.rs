@@ -15,8 +15,11 @@
 
 mod cbor;
 mod cbor_value;
+mod ddf;
+mod ipso;
 mod model;
 mod path;
+mod registry;
 mod senml;
 #[cfg(test)]
 mod testgen;
@@ -25,8 +28,12 @@ mod tlv;
 mod tree;
 mod value;
 
+pub use ddf::{parse_ddf, DdfError, DdfPos, ObjectDef, Operations, ResourceDef, MAX_DDF_BYTES};
+pub use ipso::IpsoModel;
 pub use model::{CoreModel, ObjectModel};
 pub use path::Path;
+pub use registry::{ModelRegistry, ObjectSource};
+pub use senml::paths::{decode_paths, encode_paths};
 pub use tree::{
     build_tree, InstanceNode, ObjectNode, ResourceInstanceNode, ResourceNode, ResourceValue, Tree,
 };

@@ -78,6 +78,18 @@ pub fn response(code: u8) -> Packet {
     p
 }
 
+/// Critical options (odd numbers, RFC 7252 §5.4.1) this server understands on requests it
+/// serves: Uri-Host/Port/Path/Query, Accept, Block1/Block2, If-Match, If-None-Match.
+const KNOWN_CRITICAL: [u16; 9] = [1, 3, 5, 7, 11, 15, 17, 23, 27];
+
+/// The first critical option of a request that this server does not understand; the request
+/// must then be answered 4.02 Bad Option (RFC 7252 §5.4.1).
+pub fn unknown_critical_option(p: &Packet) -> Option<u16> {
+    p.options()
+        .map(|(n, _)| *n)
+        .find(|n| n % 2 == 1 && !KNOWN_CRITICAL.contains(n))
+}
+
 /// Raw code byte of a packet.
 pub fn raw_code(p: &Packet) -> u8 {
     u8::from(p.header.code)
@@ -103,6 +115,20 @@ mod tests {
         p.clear_option(CoapOption::ContentFormat);
         p.add_option(CoapOption::ContentFormat, vec![1, 2, 3]);
         assert_eq!(content_format(&p), Err(BadOption));
+    }
+
+    #[test]
+    fn unknown_critical_options_are_found() {
+        let mut p = Packet::new();
+        p.add_option(CoapOption::UriPath, b"rd".to_vec());
+        p.add_option(CoapOption::Block1, vec![0x0e]);
+        p.add_option(CoapOption::Size1, vec![1]); // elective
+        assert_eq!(unknown_critical_option(&p), None);
+        p.add_option(CoapOption::Unknown(2049), vec![]);
+        assert_eq!(unknown_critical_option(&p), Some(2049));
+        let mut q = Packet::new();
+        q.add_option(CoapOption::ProxyUri, b"coap://x".to_vec());
+        assert_eq!(unknown_critical_option(&q), Some(35));
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct UpdateRequest {
     pub lifetime: Option<u32>,
     pub binding: Option<String>,
     pub sms: Option<String>,
+    /// The Update carried `Q`.
+    pub queue: bool,
     /// Present when the Update carried a payload (the object links changed).
     pub links: Option<(ObjectLinks, String)>,
 }
@@ -191,6 +193,8 @@ fn parse_update(p: &Packet) -> Result<UpdateRequest, RdError> {
             "lt" => update.lifetime = Some(parse_lifetime(&value(&k, v)?)?),
             "b" => update.binding = Some(parse_binding(&value(&k, v)?)?),
             "sms" => update.sms = Some(value(&k, v)?),
+            // TS 1.2 lets an Update say it (still) uses queue mode.
+            "Q" if v.is_none() => update.queue = true,
             // Unknown parameters are ignored: newer clients may add some (TS 1.2 adds `Q`, `ep`
             // is tolerated by some servers); refusing them would strand the device.
             _ => {}

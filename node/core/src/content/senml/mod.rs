@@ -21,6 +21,7 @@ use super::{
 pub(crate) mod cbor;
 pub(crate) mod json;
 pub(crate) mod lwm2m_json;
+pub(crate) mod paths;
 
 /// A number as written: integers keep their exact value.
 #[derive(Debug, Clone, Copy, PartialEq)]
