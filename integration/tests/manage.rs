@@ -493,3 +493,138 @@ async fn read_and_write_composite_in_senml_json_and_cbor() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeclared_content_format_is_refused_by_name() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-ct");
+    let mut cfg = sim(&ep, &node);
+    cfg.links = "</>;rt=\"oma.lwm2m\";ct=11542,</1/0>,</3/0>".into();
+    let dev = SimDevice::start(cfg).await.unwrap();
+    dev.register().await.unwrap();
+    let err = api
+        .read(ReadRequest {
+            endpoint: ep.clone(),
+            path: "/3/0".into(),
+            content_format: 112,
+            text_plain: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    assert!(
+        err.message().contains("did not declare content format 112"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(dev.reads_answered(), 0, "nothing was sent");
+    // Declared TLV and the always-available text/plain work.
+    api.read(ReadRequest {
+        endpoint: ep.clone(),
+        path: "/3/0".into(),
+        content_format: 11542,
+        text_plain: false,
+    })
+    .await
+    .unwrap();
+    api.read(ReadRequest {
+        endpoint: ep.clone(),
+        path: "/3/0/0".into(),
+        content_format: 0,
+        text_plain: true,
+    })
+    .await
+    .unwrap();
+}
+
+/// A device that registers from a raw socket and answers every request with 2.05 and a payload
+/// that is not valid TLV.
+async fn garbage_device(
+    endpoint: &str,
+    server: std::net::SocketAddr,
+) -> tokio::task::JoinHandle<()> {
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ep = format!("ep={endpoint}");
+    sock.send_to(&register_packet(1, &[&ep], b"</3/0>"), server)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        coap_lite::Packet::from_bytes(&buf[..n])
+            .unwrap()
+            .header
+            .code
+            .to_string(),
+        "2.01"
+    );
+    tokio::spawn(async move {
+        for _ in 0..16 {
+            let Ok(Ok((n, from))) =
+                tokio::time::timeout(std::time::Duration::from_secs(20), sock.recv_from(&mut buf))
+                    .await
+            else {
+                return;
+            };
+            let Ok(req) = coap_lite::Packet::from_bytes(&buf[..n]) else {
+                continue;
+            };
+            let mut resp = coap_lite::Packet::new();
+            resp.header
+                .set_type(coap_lite::MessageType::Acknowledgement);
+            resp.header.message_id = req.header.message_id;
+            resp.set_token(req.get_token().to_vec());
+            resp.header.code = coap_lite::MessageClass::Response(coap_lite::ResponseType::Content);
+            resp.add_option(coap_lite::CoapOption::ContentFormat, vec![0x2d, 0x16]); // 11542 TLV
+            resp.payload = vec![0xff, 0xff, 0x13];
+            let _ = sock.send_to(&resp.to_bytes().unwrap(), from).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_answering_garbage_gives_a_clear_error_and_the_node_keeps_serving() {
+    let Setup {
+        mut api,
+        dev,
+        ep,
+        _node,
+        _gw,
+    } = setup("sim-sane").await;
+    let node_addr = dev.config.server;
+    let bad = unique("garbage");
+    let _device = garbage_device(&bad, node_addr).await;
+    let err = api
+        .read(ReadRequest {
+            endpoint: bad.clone(),
+            path: "/3/0".into(),
+            content_format: 0,
+            text_plain: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(
+        err.message().contains("TLV") || err.message().contains("tlv"),
+        "the error names the format: {}",
+        err.message()
+    );
+    assert_eq!(err.metadata().get("lwm2m-coap-code").unwrap(), "2.05");
+    // The node keeps serving other devices.
+    let r = api
+        .read(ReadRequest {
+            endpoint: ep.clone(),
+            path: "/3/0/0".into(),
+            content_format: 0,
+            text_plain: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.into_inner().coap_code, "2.05");
+}

@@ -75,7 +75,7 @@ async fn read_meter(
     api: &mut ApiClient,
     endpoint: &str,
     content_format: u32,
-) -> (u32, Vec<(u32, Option<value::Kind>)>) {
+) -> (u32, Vec<(u32, Option<value::Kind>)>, Vec<String>) {
     let r = api
         .read(ReadRequest {
             endpoint: endpoint.into(),
@@ -94,7 +94,7 @@ async fn read_meter(
         .iter()
         .map(|res| (res.id, res.value.as_ref().and_then(|v| v.kind.clone())))
         .collect();
-    (r.content_format, values)
+    (r.content_format, values, r.notes)
 }
 
 type ApiClient =
@@ -121,8 +121,9 @@ async fn object_dir_types_custom_objects_in_tlv() {
     let _opaque = meter_device(&opaque_ep, &without).await;
 
     // The node that loaded the DDF types TLV values.
-    let (cf, values) = read_meter(&mut api, &typed_ep, 11542).await;
+    let (cf, values, notes) = read_meter(&mut api, &typed_ep, 11542).await;
     assert_eq!(cf, 11542);
+    assert!(notes.is_empty(), "{notes:?}");
     assert_eq!(
         values,
         vec![
@@ -133,8 +134,14 @@ async fn object_dir_types_custom_objects_in_tlv() {
 
     // The node without it cannot: TLV carries no types, so the values come back as Opaque bytes
     // (1234 as a 2-byte big-endian integer, the string as its UTF-8 bytes).
-    let (cf, values) = read_meter(&mut api, &opaque_ep, 11542).await;
+    let (cf, values, notes) = read_meter(&mut api, &opaque_ep, 11542).await;
     assert_eq!(cf, 11542);
+    assert_eq!(
+        notes.len(),
+        1,
+        "the caller is told why the values are opaque"
+    );
+    assert!(notes[0].contains("object 32769 is unknown"), "{notes:?}");
     assert_eq!(
         values,
         vec![
@@ -144,8 +151,9 @@ async fn object_dir_types_custom_objects_in_tlv() {
     );
 
     // In SenML JSON (self-describing) the unknown object's string still reads as a string.
-    let (cf, values) = read_meter(&mut api, &opaque_ep, 110).await;
+    let (cf, values, notes) = read_meter(&mut api, &opaque_ep, 110).await;
     assert_eq!(cf, 110);
+    assert!(notes.is_empty(), "SenML carries its types: {notes:?}");
     assert_eq!(
         values[1],
         (1, Some(value::Kind::StringValue("cellar".into())))

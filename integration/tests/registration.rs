@@ -29,7 +29,10 @@ async fn simulated_device_register_update_deregister_is_visible_through_gateway(
     assert_eq!(reg.lwm2m_version, "1.1");
     assert_eq!(reg.owner_node, node.id);
     assert_eq!(reg.address, dev.local_addr().to_string());
-    assert_eq!(reg.supported_content_formats, vec![110, 11542]);
+    assert_eq!(
+        reg.supported_content_formats,
+        vec![60, 110, 112, 11542, 11543]
+    );
     let objects: Vec<(u32, Option<u32>)> = reg
         .objects
         .iter()

@@ -65,18 +65,22 @@ async fn run(
             let accept = match (r.content_format, r.text_plain) {
                 (_, true) => Some(0),
                 (0, false) => preferred_format(&t.content_formats),
-                (cf, false) => Some(format_number(cf)?),
+                (cf, false) => Some(declared(t, format_number(cf)?)?),
             };
             let response = send(coap, t, read_request(&t.root_path, &path, accept), limits).await?;
             let code = response.header.code.to_string();
             let content =
                 read_response(&path, &response, model).map_err(|e| read_error(&code, e))?;
+            let notes = untyped_note(&path, content.format, model)
+                .into_iter()
+                .collect();
             Ok(ok(
                 code,
                 result::Response::Read(ReadResponse {
                     content: Some(tree_proto(&content.tree)),
                     coap_code: content.code,
                     content_format: u32::from(content.format),
+                    notes,
                 }),
             ))
         }
@@ -89,7 +93,7 @@ async fn run(
                 let requested = if w.content_format == 0 {
                     None
                 } else {
-                    Some(format_number(w.content_format)?)
+                    Some(declared(t, format_number(w.content_format)?)?)
                 };
                 manage::write_format(requested, &t.content_formats).map_err(op_error)?
             };
@@ -124,7 +128,7 @@ async fn run(
             let requested = if c.content_format == 0 {
                 None
             } else {
-                Some(format_number(c.content_format)?)
+                Some(declared(t, format_number(c.content_format)?)?)
             };
             let format = manage::write_format(requested, &t.content_formats).map_err(op_error)?;
             let request =
@@ -186,7 +190,7 @@ async fn run(
             let requested = if r.content_format == 0 {
                 None
             } else {
-                Some(format_number(r.content_format)?)
+                Some(declared(t, format_number(r.content_format)?)?)
             };
             let format =
                 composite::composite_format(requested, &t.content_formats).map_err(op_error)?;
@@ -217,7 +221,7 @@ async fn run(
             let requested = if w.content_format == 0 {
                 None
             } else {
-                Some(format_number(w.content_format)?)
+                Some(declared(t, format_number(w.content_format)?)?)
             };
             let format =
                 composite::composite_format(requested, &t.content_formats).map_err(op_error)?;
@@ -251,6 +255,45 @@ async fn run(
             ))
         }
     }
+}
+
+/// A caller's explicit content format, refused when the device declared its formats (`ct=` on
+/// its root link) and this is not one of them. Text/plain, opaque and link format need no
+/// declaration: every client serves them for single values and Discover.
+fn declared(t: &Target, cf: u16) -> Result<u16, BusResult> {
+    if t.content_formats.is_empty() || t.content_formats.contains(&cf) || matches!(cf, 0 | 40 | 42)
+    {
+        return Ok(cf);
+    }
+    let name = ContentFormat::from_code(cf)
+        .map(|f| f.name())
+        .unwrap_or("an unknown format");
+    Err(failure(
+        String::new(),
+        error::Kind::UnsupportedContentFormat,
+        format!(
+            "the device did not declare content format {cf} ({name}); it declared {:?}",
+            t.content_formats
+        ),
+    ))
+}
+
+/// Formats without types (TLV, text, CBOR) cannot type the values of an object the server does
+/// not know: they come back opaque, and the caller is told why.
+fn untyped_note(path: &Path, format: u16, model: &ModelRegistry) -> Option<String> {
+    let object = path.object()?;
+    let typed_by_model = matches!(
+        ContentFormat::from_code(format),
+        Some(
+            ContentFormat::Tlv
+                | ContentFormat::LegacyTlv
+                | ContentFormat::TextPlain
+                | ContentFormat::Cbor
+        )
+    );
+    (typed_by_model && !model.knows(object)).then(|| {
+        format!("object {object} is unknown to the server (no definition loaded): values are opaque; load its DDF with --object-dir or read it as SenML")
+    })
 }
 
 fn create_records(

@@ -92,6 +92,7 @@ pub fn read_json(endpoint: &str, path: &str, resp: &ReadResponse, coap_meta: Opt
         "coap_code": coap,
         "content_format": resp.content_format,
         "content": content_json(resp.content.as_ref()),
+        "notes": resp.notes,
     })
 }
 

@@ -81,6 +81,7 @@ fn read_document_prefers_the_metadata_coap_code() {
         }),
         coap_code: String::new(),
         content_format: 110,
+        notes: vec![],
     };
     let expected = json!({
         "endpoint": "dev-1",
@@ -91,6 +92,7 @@ fn read_document_prefers_the_metadata_coap_code() {
             {"id": 0, "multiple": false, "value": {"type": "string", "value": "OMA"}},
             {"id": 11, "multiple": true, "instances": [{"id": 0, "value": {"type": "integer", "value": 0}}]},
         ]}},
+        "notes": [],
     });
     assert_eq!(read_json("dev-1", "/3/0", &resp, Some("2.05")), expected);
     assert_eq!(

@@ -161,6 +161,9 @@ async fn run(cli: Cli) -> Result<()> {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let resp = resp.into_inner();
+            for note in &resp.notes {
+                eprintln!("note: {note}");
+            }
             match cli.json {
                 true => emit_json(&json::read_json(&endpoint, &path, &resp, coap.as_deref())),
                 false => emit(&text::render_content(&path, resp.content.as_ref())),

@@ -46,7 +46,7 @@ impl SimConfig {
             version: "1.1".into(),
             binding: "U".into(),
             queue_mode: false,
-            links: "</>;rt=\"oma.lwm2m\";ct=\"110 11542\",</1/0>,</3/0>".into(),
+            links: "</>;rt=\"oma.lwm2m\";ct=\"60 110 112 11542 11543\",</1/0>,</3/0>".into(),
             model: Arc::new(ModelRegistry::default()),
         }
     }

@@ -182,7 +182,10 @@ async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error>
     for (i, op) in ops.iter().enumerate().skip(leading) {
         let outcome = match op {
             Op::Register(r) => {
-                let (row, replaced) = register(&mut tx, r).await?;
+                let (row, replaced) = register_many(&mut tx, &[r])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| sqlx::Error::Protocol("upsert returned no row".into()))?;
                 events.push(event_payload(RegEventKind::New, &row, replaced.as_deref()));
                 Outcome::Registered((row, replaced))
             }
@@ -214,49 +217,6 @@ async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error>
         .into_iter()
         .map(|o| o.ok_or_else(|| sqlx::Error::Protocol("operation without outcome".into())))
         .collect()
-}
-
-async fn register(
-    tx: &mut Transaction<'_, Postgres>,
-    r: &NewRegistration,
-) -> Result<(RegistrationRow, Option<String>), sqlx::Error> {
-    // A new Register of a registered endpoint replaces the old registration (TS 1.1 §6.2.1).
-    let replaced: Option<String> =
-        sqlx::query_scalar("SELECT reg_id FROM registrations WHERE endpoint = $1 FOR UPDATE")
-            .bind(&r.endpoint)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let sql = format!(
-        "INSERT INTO registrations (endpoint, reg_id, owner_node, peer_addr, lifetime_s, binding, queue_mode, \
-           lwm2m_version, sms_number, root_path, object_links, content_formats, attributes, registered_at, \
-           updated_at, expires_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13, now(), now(), now() + make_interval(secs => $5)) \
-         ON CONFLICT (endpoint) DO UPDATE SET reg_id = EXCLUDED.reg_id, owner_node = EXCLUDED.owner_node, \
-           peer_addr = EXCLUDED.peer_addr, lifetime_s = EXCLUDED.lifetime_s, binding = EXCLUDED.binding, \
-           queue_mode = EXCLUDED.queue_mode, lwm2m_version = EXCLUDED.lwm2m_version, \
-           sms_number = EXCLUDED.sms_number, root_path = EXCLUDED.root_path, \
-           object_links = EXCLUDED.object_links, content_formats = EXCLUDED.content_formats, \
-           attributes = EXCLUDED.attributes, registered_at = now(), updated_at = now(), \
-           expires_at = EXCLUDED.expires_at \
-         RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query_as::<_, RegistrationRow>(&sql)
-        .bind(&r.endpoint)
-        .bind(&r.reg_id)
-        .bind(&r.owner_node)
-        .bind(&r.peer_addr)
-        .bind(r.lifetime_s)
-        .bind(&r.binding)
-        .bind(r.queue_mode)
-        .bind(&r.lwm2m_version)
-        .bind(&r.sms_number)
-        .bind(&r.root_path)
-        .bind(&r.object_links)
-        .bind(&r.content_formats)
-        .bind(&r.attributes)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok((row, replaced))
 }
 
 async fn update(
