@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use lwm2m_proto::subjects::{device_cancel, device_requests, TICKET_HEADER};
+use lwm2m_proto::subjects::{device_cancel, device_requests, gateway_heartbeat, TICKET_HEADER};
 use lwm2m_proto::v1::bus::{
     nack, route_reply, route_request, Cancel, Result as BusResult, RouteReply, RouteRequest,
 };
@@ -24,6 +24,8 @@ pub struct RouteClient {
     pool: PgPool,
     ack_timeout: Duration,
     replies: Replies,
+    /// This gateway's id in RouteRequests; its heartbeats keep its calls' leases.
+    gateway: String,
 }
 
 impl RouteClient {
@@ -33,11 +35,14 @@ impl RouteClient {
         ack_timeout: Duration,
     ) -> Result<RouteClient, async_nats::SubscribeError> {
         let replies = Replies::start(&client).await?;
+        let gateway = format!("gw-{:016x}", rand::random::<u64>());
+        tokio::spawn(heartbeat(client.clone(), gateway.clone()));
         Ok(RouteClient {
             client,
             pool,
             ack_timeout,
             replies,
+            gateway,
         })
     }
 
@@ -70,6 +75,7 @@ impl RouteClient {
             endpoint: endpoint.to_string(),
             deadline_unix_ms,
             operation: Some(operation),
+            gateway: self.gateway.clone(),
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(TICKET_HEADER, ticket.as_str());
@@ -186,6 +192,19 @@ impl RouteClient {
                 r.owner_node
             )),
             Err(_) => Status::unavailable(format!("{endpoint}: {why}")),
+        }
+    }
+}
+
+/// Publishes this gateway's heartbeat every second while the connection lives; nodes drop the
+/// calls of a gateway whose heartbeats stop (ARCHITECTURE.md, request contract 6).
+async fn heartbeat(client: async_nats::Client, gateway: String) {
+    let subject = gateway_heartbeat(&gateway);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = client.publish(subject.clone(), Bytes::new()).await {
+            tracing::debug!(error = %e, "heartbeat not published");
         }
     }
 }

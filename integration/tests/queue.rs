@@ -160,3 +160,33 @@ async fn a_1_0_client_switches_queue_mode_with_its_binding() {
     assert_eq!(dev.update_query(&["b=U"]).await.unwrap(), "2.04");
     assert!(!registration(&mut api, &ep).await.queue_mode);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_gateway_takes_its_queued_requests_with_it() {
+    let svc = Services::get();
+    let node = start_node(
+        &svc,
+        &unique("node"),
+        free_udp_port(),
+        &["--awake-window", "1"],
+    );
+    let mut gw = start_gateway(&svc, &unique("gw"), &[]);
+    let (dev, ep) = sleeping_device(&node, "sim-qlease").await;
+    let mut api = grpc(&gw.url).await;
+    let call = tokio::spawn({
+        let ep = ep.clone();
+        async move { api.read(read(&ep, Duration::from_secs(60))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The gateway dies without a chance to cancel: its heartbeats stop, the lease runs out.
+    gw.proc.kill9();
+    assert!(call.await.unwrap().is_err());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(dev.update(None, None).await.unwrap(), "2.04");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        dev.reads_answered(),
+        0,
+        "the dead gateway's request was dropped, not sent"
+    );
+}

@@ -7,6 +7,7 @@ pub mod config;
 pub mod convert;
 pub mod expiry;
 pub mod inbound;
+pub mod leases;
 pub mod objects;
 pub mod ops;
 pub mod ownership;

@@ -78,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(owned = registry.len(), "ownership restored");
 
+    let leases = lwm2m_node::leases::Leases::default();
     let router = Router::new(
         registry.clone(),
         coap.clone(),
@@ -87,8 +88,10 @@ async fn main() -> anyhow::Result<()> {
             awake_window: config.awake_window,
         },
         model,
+        leases.clone(),
     );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));
+    tracker.spawn(leases.run(client.clone(), shutdown.clone()));
     tracker.spawn(ownership::run(
         client.clone(),
         registry.clone(),

@@ -34,6 +34,8 @@ pub struct Router {
     limits: crate::ops::Limits,
     /// Object definitions the operations type values with.
     model: Arc<ModelRegistry>,
+    /// Heartbeats of the gateways that hold calls.
+    leases: crate::leases::Leases,
     /// Tickets of calls in progress → how to cancel them.
     calls: Mutex<HashMap<String, CancellationToken>>,
     slots: Arc<Semaphore>,
@@ -46,6 +48,7 @@ impl Router {
         client: async_nats::Client,
         limits: crate::ops::Limits,
         model: Arc<ModelRegistry>,
+        leases: crate::leases::Leases,
     ) -> Arc<Router> {
         Arc::new(Router {
             registry,
@@ -53,6 +56,7 @@ impl Router {
             client,
             limits,
             model,
+            leases,
             calls: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
@@ -153,6 +157,10 @@ impl Router {
             let result = tokio::select! {
                 r = work => Some(r),
                 _ = token.cancelled() => None,
+                _ = self.leases.lost(&req.gateway) => {
+                    tracing::info!(gateway = %req.gateway, "gateway lost its lease, dropping the call");
+                    None
+                }
                 _ = tokio::time::sleep(deadline) => Some(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" })),
             };
             drop(slot);

@@ -54,6 +54,19 @@ pub fn device_cancel(endpoint: &str) -> String {
     format!("lwm2m.v1.dev.{}.cancel", encode_endpoint(endpoint))
 }
 
+/// Wildcard of every gateway heartbeat; each node subscribes once.
+pub const GATEWAY_HEARTBEATS: &str = "lwm2m.v1.cluster.gateway.*";
+
+/// `lwm2m.v1.cluster.gateway.<id>`: a gateway is alive while these keep coming.
+pub fn gateway_heartbeat(gateway: &str) -> String {
+    format!("lwm2m.v1.cluster.gateway.{}", encode_endpoint(gateway))
+}
+
+/// The gateway id of a heartbeat subject.
+pub fn gateway_of(subject: &str) -> Option<String> {
+    decode_endpoint(subject.strip_prefix("lwm2m.v1.cluster.gateway.")?)
+}
+
 /// `lwm2m.v1.cluster.heartbeat.<node>`
 pub fn heartbeat(node: &str) -> String {
     format!("lwm2m.v1.cluster.heartbeat.{}", encode_endpoint(node))
