@@ -351,3 +351,44 @@ async fn gateway_serves_health_and_reflection() {
         "{names:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_an_ownership_change_drops_the_endpoint_by_reconciling() {
+    let svc = Services::get();
+    let node = start_node(
+        &svc,
+        &unique("node"),
+        free_udp_port(),
+        &["--reconcile-interval", "0.3"],
+    );
+    let gw = start_gateway(&svc, &unique("gw"), &["--ack-timeout", "0.5"]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-reconcile");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+    api.read(read(&ep, "/3/0/0", 0)).await.unwrap();
+    // Another node took the device, but this node never saw the event (written behind the bus).
+    let db = pool(&svc).await;
+    sqlx::query(
+        "UPDATE registrations SET owner_node = 'elsewhere', updated_at = now() WHERE endpoint = $1",
+    )
+    .bind(&ep)
+    .execute(&db)
+    .await
+    .unwrap();
+    let dropped = eventually(Duration::from_secs(5), || {
+        let mut api = api.clone();
+        let ep = ep.clone();
+        async move {
+            match api.read(read(&ep, "/3/0/0", 0)).await {
+                Err(e) if e.code() == Code::Unavailable => Some(()),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    assert!(
+        dropped.is_some(),
+        "the node stopped answering for a device the database gives to another node"
+    );
+}

@@ -32,6 +32,9 @@ pub struct Args {
     /// How often this node sweeps expired registrations.
     #[arg(long, env = "LWM2M_EXPIRY_INTERVAL", default_value = "1", value_parser = parse_secs)]
     pub expiry_interval: Duration,
+    /// How often this node checks its owned endpoints against the database (missed events).
+    #[arg(long, env = "LWM2M_RECONCILE_INTERVAL", default_value = "30", value_parser = parse_secs)]
+    pub reconcile_interval: Duration,
     /// Largest number of registration writes committed in one transaction (group commit).
     #[arg(long, default_value_t = 256)]
     pub max_commit_batch: usize,
@@ -77,6 +80,7 @@ pub struct Config {
     pub node_id: String,
     pub expiry_grace: Duration,
     pub expiry_interval: Duration,
+    pub reconcile_interval: Duration,
     pub max_commit_batch: usize,
     pub db_connections: u32,
     pub max_transfer: usize,
@@ -109,7 +113,7 @@ impl Args {
         if self.max_transfer < 1024 {
             return Err("--max-transfer must be at least 1024 bytes".into());
         }
-        if self.expiry_interval.is_zero() {
+        if self.expiry_interval.is_zero() || self.reconcile_interval.is_zero() {
             return Err("--expiry-interval must be positive".into());
         }
         Ok(Config {
@@ -119,6 +123,7 @@ impl Args {
             node_id,
             expiry_grace: self.expiry_grace,
             expiry_interval: self.expiry_interval,
+            reconcile_interval: self.reconcile_interval,
             max_commit_batch: self.max_commit_batch,
             db_connections: self.db_connections,
             max_transfer: self.max_transfer,

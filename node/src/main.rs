@@ -92,6 +92,12 @@ async fn main() -> anyhow::Result<()> {
     );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));
     tracker.spawn(leases.run(client.clone(), shutdown.clone()));
+    tracker.spawn(ownership::reconcile(
+        pool.clone(),
+        registry.clone(),
+        config.reconcile_interval,
+        shutdown.clone(),
+    ));
     tracker.spawn(ownership::run(
         client.clone(),
         registry.clone(),

@@ -48,3 +48,40 @@ pub async fn run(client: async_nats::Client, registry: Arc<Registry>, shutdown: 
         }
     }
 }
+
+/// Periodic reconciliation with the database, the source of truth: ownership events travel over
+/// core NATS, and a node that missed some (a reconnect) would keep answering for devices another
+/// node took. Every `interval` this node drops what Postgres says it no longer owns.
+pub async fn reconcile(
+    pool: sqlx::PgPool,
+    registry: Arc<Registry>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // Read the clock first: state committed after it may be missing from the list, and is
+        // left alone.
+        let now: Result<chrono::DateTime<chrono::Utc>, _> =
+            sqlx::query_scalar("SELECT now()").fetch_one(&pool).await;
+        let (Ok(now), Ok(rows)) = (now, crate::store::owned_by(&pool, registry.node()).await)
+        else {
+            continue;
+        };
+        let owned: std::collections::HashSet<String> =
+            rows.into_iter().map(|r| r.endpoint).collect();
+        for (endpoint, updated_at) in registry.held() {
+            if updated_at < now
+                && !owned.contains(&endpoint)
+                && registry.disown_superseded(&endpoint, now)
+            {
+                tracing::info!(%endpoint, "not owned by this node in the database any more; dropped");
+            }
+        }
+    }
+}

@@ -90,6 +90,14 @@ impl Registry {
         self.lock().get(endpoint).map(|o| o.target.clone())
     }
 
+    /// Every owned endpoint with the commit time of the state held for it.
+    pub fn held(&self) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+        self.lock()
+            .iter()
+            .map(|(ep, o)| (ep.clone(), o.updated_at))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }
