@@ -76,6 +76,9 @@ impl RouteClient {
             deadline_unix_ms,
             operation: Some(operation),
             gateway: self.gateway.clone(),
+            timeout_ms: deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(TICKET_HEADER, ticket.as_str());

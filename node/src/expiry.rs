@@ -11,7 +11,7 @@ use lwm2m_proto::subjects::RegEventKind;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{event_payload, RegistrationRow, COLUMNS_PREFIXED};
+use crate::store::{event_payload, new_event_id, RegistrationRow, COLUMNS_PREFIXED};
 
 /// Most registrations removed in one transaction.
 const SWEEP_LIMIT: i64 = 1000;
@@ -56,7 +56,7 @@ pub async fn sweep(pool: &PgPool, grace: Duration) -> Result<usize, sqlx::Error>
     }
     let events: Vec<_> = rows
         .iter()
-        .map(|r| event_payload(RegEventKind::Expire, r, None))
+        .map(|r| event_payload(RegEventKind::Expire, r, None, &new_event_id()))
         .collect();
     crate::store::insert_events(&mut tx, &events).await?;
     tx.commit().await?;

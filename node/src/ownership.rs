@@ -65,20 +65,18 @@ pub async fn reconcile(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        // Read the clock first: state committed after it may be missing from the list, and is
-        // left alone.
-        let now: Result<chrono::DateTime<chrono::Utc>, _> =
-            sqlx::query_scalar("SELECT now()").fetch_one(&pool).await;
-        let (Ok(now), Ok(rows)) = (now, crate::store::owned_by(&pool, registry.node()).await)
-        else {
+        // An endpoint recorded before `started` was committed before the query below, so the
+        // query sees it; anything recorded later is left for the next round.
+        let started = std::time::Instant::now();
+        let Ok(rows) = crate::store::owned_by(&pool, registry.node()).await else {
             continue;
         };
         let owned: std::collections::HashSet<String> =
             rows.into_iter().map(|r| r.endpoint).collect();
-        for (endpoint, updated_at) in registry.held() {
-            if updated_at < now
+        for (endpoint, owned_at) in registry.held() {
+            if owned_at < started
                 && !owned.contains(&endpoint)
-                && registry.disown_superseded(&endpoint, now)
+                && registry.disown_unless_owned_since(&endpoint, started)
             {
                 tracing::info!(%endpoint, "not owned by this node in the database any more; dropped");
             }

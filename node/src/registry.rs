@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use lwm2m_proto::subjects::device_requests;
+use lwm2m_proto::subjects::{device_requests, SYNC_SUBJECT};
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio::task::AbortHandle;
 
@@ -41,6 +41,8 @@ struct Owned {
     /// Commit time of the registration state this node holds (the database clock), to tell a
     /// stale ownership event from a current one.
     updated_at: chrono::DateTime<chrono::Utc>,
+    /// When `own` last recorded this endpoint (this node's clock), for reconciliation.
+    owned_at: Instant,
     /// When the device last talked to this node (`None`: not since this node started).
     last_seen: Option<Instant>,
     queue: DeviceQueue,
@@ -90,12 +92,24 @@ impl Registry {
         self.lock().get(endpoint).map(|o| o.target.clone())
     }
 
-    /// Every owned endpoint with the commit time of the state held for it.
-    pub fn held(&self) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+    /// Every owned endpoint, with when `own` last recorded it (this node's clock).
+    pub fn held(&self) -> Vec<(String, Instant)> {
         self.lock()
             .iter()
-            .map(|(ep, o)| (ep.clone(), o.updated_at))
+            .map(|(ep, o)| (ep.clone(), o.owned_at))
             .collect()
+    }
+
+    /// Forgets `endpoint` unless `own` recorded it again since `before`.
+    pub fn disown_unless_owned_since(&self, endpoint: &str, before: Instant) -> bool {
+        let mut owned = self.lock();
+        let stale = owned.get(endpoint).is_some_and(|o| o.owned_at < before);
+        if stale {
+            if let Some(o) = owned.remove(endpoint) {
+                o.subscription.abort();
+            }
+        }
+        stale
     }
 
     pub fn len(&self) -> usize {
@@ -139,7 +153,13 @@ impl Registry {
         // Make sure the server has the subscription before the device hears "registered", so that
         // a request sent right after finds its owner. Bounded: with NATS down the CoAP side keeps
         // serving (ARCHITECTURE.md, failure behaviour) and the subscription lands on reconnect.
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.client.flush()).await;
+        // `flush` only empties our write buffer; a request with no responder is a round trip the
+        // server answers after it processed everything this connection sent before, SUB included.
+        let sync = tokio::time::timeout(
+            Duration::from_millis(500),
+            self.client.request(SYNC_SUBJECT, bytes::Bytes::new()),
+        );
+        let _ = sync.await;
         let routed = self.routed.clone();
         let forward = tokio::spawn(async move {
             let mut subscriber = subscriber;
@@ -164,6 +184,7 @@ impl Registry {
                 target,
                 subscription: forward.abort_handle(),
                 last_seen: seen,
+                owned_at: Instant::now(),
                 updated_at: row.updated_at,
                 queue: DeviceQueue {
                     turn: Arc::new(tokio::sync::Mutex::new(())),
@@ -183,6 +204,7 @@ impl Registry {
         let Some(o) = owned.get_mut(&row.endpoint) else {
             return false;
         };
+        o.owned_at = Instant::now();
         if row.updated_at >= o.updated_at {
             o.target = target.clone();
             o.updated_at = row.updated_at;

@@ -24,6 +24,10 @@ use tracing::Instrument;
 use crate::registry::{Registry, Target};
 use crate::udp::CoapHandle;
 
+/// Early cancels remembered at most, and for how long.
+const EARLY_CANCELS: usize = 10_000;
+const EARLY_CANCEL_TTL: Duration = Duration::from_secs(30);
+
 /// Routed requests handled at once; beyond this the node nacks OVERLOADED.
 const MAX_IN_FLIGHT: usize = 10_000;
 
@@ -36,6 +40,8 @@ pub struct Router {
     model: Arc<ModelRegistry>,
     /// Heartbeats of the gateways that hold calls.
     leases: crate::leases::Leases,
+    /// Cancels that arrived before their request, by ticket.
+    early_cancels: Mutex<HashMap<String, std::time::Instant>>,
     /// Tickets of calls in progress → how to cancel them.
     calls: Mutex<HashMap<String, CancellationToken>>,
     slots: Arc<Semaphore>,
@@ -58,6 +64,7 @@ impl Router {
             model,
             leases,
             calls: Mutex::new(HashMap::new()),
+            early_cancels: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
@@ -87,9 +94,16 @@ impl Router {
                 }
                 Some(m) = cancels.next() => {
                     if let Ok(c) = Cancel::decode(m.payload.as_ref()) {
-                        if let Some(token) = self.lock().get(&c.ticket) {
-                            tracing::info!(ticket = %c.ticket, endpoint = %c.endpoint, "call cancelled by gateway");
-                            token.cancel();
+                        let token = self.lock().get(&c.ticket).cloned();
+                        match token {
+                            Some(token) => {
+                                tracing::info!(ticket = %c.ticket, endpoint = %c.endpoint, "call cancelled by gateway");
+                                token.cancel();
+                            }
+                            // The Cancel may overtake its request (a caller gone right after
+                            // calling): remember it briefly. Every node sees every cancel, so
+                            // the memory is bounded by age and size.
+                            None => self.remember_cancel(c.ticket),
                         }
                     }
                 }
@@ -132,6 +146,10 @@ impl Router {
                 None => None,
             };
             let asleep = target.queue_mode && !self.registry.is_awake(&req.endpoint, self.limits.awake_window);
+            if self.was_cancelled(&req.ticket) {
+                tracing::info!("call cancelled before it arrived; dropped");
+                return;
+            }
             let token = CancellationToken::new();
             self.lock().insert(req.ticket.clone(), token.clone());
             let state = if asleep { ack::State::Queued } else { ack::State::Sent };
@@ -139,7 +157,10 @@ impl Router {
             if asleep {
                 tracing::info!("device asleep, request queued");
             }
-            let deadline = deadline_from(req.deadline_unix_ms);
+            let deadline = match req.timeout_ms {
+                0 => deadline_from(req.deadline_unix_ms),
+                ms => Duration::from_millis(ms),
+            };
             let work = async {
                 match &queue {
                     Some(q) => {
@@ -171,6 +192,24 @@ impl Router {
         }
         .instrument(span)
         .await
+    }
+
+    fn remember_cancel(&self, ticket: String) {
+        let mut early = self.early_cancels.lock().unwrap_or_else(|p| p.into_inner());
+        if early.len() >= EARLY_CANCELS {
+            early.retain(|_, at| at.elapsed() < EARLY_CANCEL_TTL);
+            if early.len() >= EARLY_CANCELS {
+                early.clear();
+            }
+        }
+        early.insert(ticket, std::time::Instant::now());
+    }
+
+    fn was_cancelled(&self, ticket: &str) -> bool {
+        let mut early = self.early_cancels.lock().unwrap_or_else(|p| p.into_inner());
+        early
+            .remove(ticket)
+            .is_some_and(|at| at.elapsed() < EARLY_CANCEL_TTL)
     }
 
     /// Returns once the queue-mode device is awake (it talked within the awake window).

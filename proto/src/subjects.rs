@@ -54,6 +54,10 @@ pub fn device_cancel(endpoint: &str) -> String {
     format!("lwm2m.v1.dev.{}.cancel", encode_endpoint(endpoint))
 }
 
+/// A subject nobody subscribes to: a request on it comes back "no responders" once the server
+/// processed everything the connection sent before (a barrier after SUB).
+pub const SYNC_SUBJECT: &str = "lwm2m.v1.cluster.sync";
+
 /// Wildcard of every gateway heartbeat; each node subscribes once.
 pub const GATEWAY_HEARTBEATS: &str = "lwm2m.v1.cluster.gateway.*";
 

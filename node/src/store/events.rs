@@ -60,6 +60,11 @@ pub fn registration_proto(row: &RegistrationRow) -> Registration {
     }
 }
 
+/// A fresh, unique event id.
+pub fn new_event_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// An event ready for the outbox.
 #[derive(Debug, Clone)]
 pub struct RegEvent {
@@ -73,8 +78,9 @@ pub fn event_payload(
     kind: RegEventKind,
     row: &RegistrationRow,
     replaced: Option<&str>,
+    event_id: &str,
 ) -> RegEvent {
-    let event_id = format!("{:032x}", rand::random::<u128>());
+    let event_id = event_id.to_string();
     let proto_kind = match kind {
         RegEventKind::New => Kind::New,
         RegEventKind::Update => Kind::Update,

@@ -9,7 +9,7 @@ mod queries;
 mod register_many;
 mod writer;
 
-pub use events::{event_payload, registration_proto, RegEvent};
+pub use events::{event_payload, new_event_id, registration_proto, RegEvent};
 pub use queries::{get_registration, list_registrations, owned_by, ListPage};
 pub(crate) use writer::insert_events;
 pub use writer::{RegistrationStore, StoreConfig};

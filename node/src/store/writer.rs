@@ -12,7 +12,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use super::events::{event_payload, RegEvent};
+use super::events::{event_payload, new_event_id, RegEvent};
 use super::register_many::register_many;
 use super::{NewRegistration, RegistrationRow, RegistrationUpdate, StoreError, COLUMNS};
 
@@ -43,6 +43,9 @@ enum Outcome {
 
 struct Job {
     op: Op,
+    /// Chosen once, at submission: a write retried after an ambiguous COMMIT failure produces the
+    /// same event id, which JetStream's duplicate window drops (no duplicate event).
+    event_id: String,
     reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
@@ -91,10 +94,16 @@ impl RegistrationStore {
 
     async fn submit(&self, op: Op) -> Result<Outcome, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.jobs.try_send(Job { op, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
-        })?;
+        self.jobs
+            .try_send(Job {
+                op,
+                event_id: new_event_id(),
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -129,7 +138,10 @@ async fn run_writer(
 /// Commits `batch` in one transaction; if that fails (a deadlock with a concurrent batch, one
 /// bad write), each write is retried in its own transaction so one failure fails only its caller.
 async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
-    let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|j| (j.op, j.reply)).unzip();
+    let (ops, replies): (Vec<(Op, String)>, Vec<_>) = batch
+        .into_iter()
+        .map(|j| ((j.op, j.event_id), j.reply))
+        .unzip();
     match run_ops(pool, &ops).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -155,7 +167,7 @@ async fn commit_batch(pool: &PgPool, batch: Vec<Job>) {
     }
 }
 
-async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error> {
+async fn run_ops(pool: &PgPool, ops: &[(Op, String)]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut outcomes: Vec<Option<Outcome>> = (0..ops.len()).map(|_| None).collect();
     let mut events = Vec::with_capacity(ops.len());
@@ -164,35 +176,45 @@ async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error>
     let mut seen = std::collections::HashSet::new();
     let leading = ops
         .iter()
-        .take_while(|op| matches!(op, Op::Register(r) if seen.insert(r.endpoint.as_str())))
+        .take_while(|(op, _)| matches!(op, Op::Register(r) if seen.insert(r.endpoint.as_str())))
         .count();
     let regs: Vec<&NewRegistration> = ops[..leading]
         .iter()
-        .filter_map(|op| match op {
+        .filter_map(|(op, _)| match op {
             Op::Register(r) => Some(r),
             _ => None,
         })
         .collect();
     if !regs.is_empty() {
         for (i, (row, replaced)) in register_many(&mut tx, &regs).await?.into_iter().enumerate() {
-            events.push(event_payload(RegEventKind::New, &row, replaced.as_deref()));
+            events.push(event_payload(
+                RegEventKind::New,
+                &row,
+                replaced.as_deref(),
+                &ops[i].1,
+            ));
             outcomes[i] = Some(Outcome::Registered((row, replaced)));
         }
     }
-    for (i, op) in ops.iter().enumerate().skip(leading) {
+    for (i, (op, event_id)) in ops.iter().enumerate().skip(leading) {
         let outcome = match op {
             Op::Register(r) => {
                 let (row, replaced) = register_many(&mut tx, &[r])
                     .await?
                     .pop()
                     .ok_or_else(|| sqlx::Error::Protocol("upsert returned no row".into()))?;
-                events.push(event_payload(RegEventKind::New, &row, replaced.as_deref()));
+                events.push(event_payload(
+                    RegEventKind::New,
+                    &row,
+                    replaced.as_deref(),
+                    event_id,
+                ));
                 Outcome::Registered((row, replaced))
             }
             Op::Update(u) => {
                 let row = update(&mut tx, u).await?;
                 if let Some(row) = &row {
-                    events.push(event_payload(RegEventKind::Update, row, None));
+                    events.push(event_payload(RegEventKind::Update, row, None, event_id));
                 }
                 Outcome::Row(row)
             }
@@ -204,7 +226,7 @@ async fn run_ops(pool: &PgPool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error>
                     .fetch_optional(&mut *tx)
                     .await?;
                 if let Some(row) = &row {
-                    events.push(event_payload(RegEventKind::Delete, row, None));
+                    events.push(event_payload(RegEventKind::Delete, row, None, event_id));
                 }
                 Outcome::Row(row)
             }
