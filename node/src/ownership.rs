@@ -68,11 +68,10 @@ pub async fn reconcile(
         // An endpoint recorded before `started` was committed before the query below, so the
         // query sees it; anything recorded later is left for the next round.
         let started = std::time::Instant::now();
-        let Ok(rows) = crate::store::owned_by(&pool, registry.node()).await else {
+        let Ok(endpoints) = crate::store::owned_endpoints(&pool, registry.node()).await else {
             continue;
         };
-        let owned: std::collections::HashSet<String> =
-            rows.into_iter().map(|r| r.endpoint).collect();
+        let owned: std::collections::HashSet<String> = endpoints.into_iter().collect();
         for (endpoint, owned_at) in registry.held() {
             if owned_at < started
                 && !owned.contains(&endpoint)

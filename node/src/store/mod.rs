@@ -10,7 +10,7 @@ mod register_many;
 mod writer;
 
 pub use events::{event_payload, new_event_id, registration_proto, RegEvent};
-pub use queries::{get_registration, list_registrations, owned_by, ListPage};
+pub use queries::{get_registration, list_registrations, owned_by, owned_endpoints, ListPage};
 pub(crate) use writer::insert_events;
 pub use writer::{RegistrationStore, StoreConfig};
 

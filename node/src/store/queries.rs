@@ -75,6 +75,16 @@ pub async fn owned_by(pool: &PgPool, node: &str) -> Result<Vec<RegistrationRow>,
         .await?)
 }
 
+/// Just the endpoints a node owns: the cheap check of the periodic reconciliation.
+pub async fn owned_endpoints(pool: &PgPool, node: &str) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT endpoint FROM registrations WHERE owner_node = $1")
+            .bind(node)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 fn encode_token(endpoint: &str) -> String {
     endpoint.bytes().map(|b| format!("{b:02x}")).collect()
 }
