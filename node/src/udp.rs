@@ -284,6 +284,9 @@ impl Driver {
                 Event::Rejected { peer, reason } => {
                     tracing::info!(%peer, %reason, "rejected datagram")
                 }
+                Event::Notification { request, peer, .. } => {
+                    tracing::debug!(?request, %peer, "observe notification ignored")
+                }
             }
         }
     }

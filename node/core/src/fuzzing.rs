@@ -182,7 +182,9 @@ fn feed(ep: &mut Endpoint, now: Instant, from: Peer, data: &[u8]) -> usize {
                     "Response event with code {code:#x}"
                 );
             }
-            Event::RequestFailed { peer, .. } | Event::Rejected { peer, .. } => {
+            Event::RequestFailed { peer, .. }
+            | Event::Rejected { peer, .. }
+            | Event::Notification { peer, .. } => {
                 assert_eq!(peer, from)
             }
         }

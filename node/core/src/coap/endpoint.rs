@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::observe::Observation;
 use super::wire::XorShift;
 use super::{Config, Event, ExchangeId, FailReason, Peer, RequestId, Transmit};
 
@@ -45,6 +46,9 @@ pub(super) struct OutRequest {
     /// `None` once an empty ACK arrived: we now wait for a separate response.
     pub retx: Option<Retransmit>,
     pub deadline: Instant,
+    /// Sent by `send_observe`: a 2.xx response with an Observe option turns
+    /// the request into an observation (RFC 7641 §3.1).
+    pub observe: bool,
 }
 
 pub(super) struct Separate {
@@ -82,6 +86,12 @@ pub struct Endpoint {
     pub(super) recent_mids: HashMap<MidKey, Instant>,
     pub(super) inbound: HashMap<MidKey, Inbound>,
     pub(super) exchanges: HashMap<ExchangeId, MidKey>,
+    /// Established observations (RFC 7641 §3), see `observe.rs`.
+    pub(super) observations: HashMap<RequestId, Observation>,
+    pub(super) obs_by_token: HashMap<(Peer, Token), RequestId>,
+    /// `send_observe` requests still awaiting their first response; they
+    /// count against `max_observations` too.
+    pub(super) observe_pending: usize,
 }
 
 impl Endpoint {
@@ -106,6 +116,9 @@ impl Endpoint {
             recent_mids: HashMap::new(),
             inbound: HashMap::new(),
             exchanges: HashMap::new(),
+            observations: HashMap::new(),
+            obs_by_token: HashMap::new(),
+            observe_pending: 0,
         }
     }
 
@@ -214,6 +227,9 @@ impl Endpoint {
             self.req_by_mid.remove(&(req.peer, req.mid));
         }
         self.req_by_token.remove(&(req.peer, req.token));
+        if req.observe {
+            self.observe_pending -= 1;
+        }
         Some(req)
     }
 

@@ -55,7 +55,7 @@ impl Endpoint {
                 self.on_separate_response(now, peer, con, hdr.mid, packet)
             }
             (MsgType::Ack, CodeKind::Empty) => self.on_empty_ack(now, peer, hdr.mid),
-            (MsgType::Ack, CodeKind::Response) => self.on_piggybacked(peer, hdr.mid, packet),
+            (MsgType::Ack, CodeKind::Response) => self.on_piggybacked(now, peer, hdr.mid, packet),
             // §4.2: an ACK carries a response or is Empty; ACKs are never
             // answered, so rejecting means ignoring.
             (MsgType::Ack, _) => self.reject(peer, "ACK carrying a non-response code, ignored"),
@@ -132,13 +132,17 @@ impl Endpoint {
             .ok()
             .and_then(|t| self.req_by_token.get(&(peer, t)).copied());
         let Some(id) = matched else {
+            if let Some(obs) = self.observation_for(peer, response.get_token()) {
+                return self.on_notification(now, peer, con, mid, obs, response);
+            }
             if con {
                 self.send(peer, empty(MsgType::Rst, mid));
                 return self.reject(peer, "CON response with unknown token, sent RST");
             }
             return self.reject(peer, "NON response with unknown token, ignored");
         };
-        self.finish_request(id);
+        let req = self.finish_request(id);
+        self.maybe_observe(now, id, req, &response);
         let reply = con.then(|| empty(MsgType::Ack, mid));
         if let Some(ack) = &reply {
             self.send(peer, ack.clone());
@@ -178,7 +182,7 @@ impl Endpoint {
 
     /// Piggy-backed response: the ACK's message ID must match our CON and
     /// its token our request's token (§5.3.2).
-    fn on_piggybacked(&mut self, peer: Peer, mid: u16, response: Packet) {
+    fn on_piggybacked(&mut self, now: Instant, peer: Peer, mid: u16, response: Packet) {
         let Some(&id) = self.req_by_mid.get(&(peer, mid)) else {
             return self.reject(peer, format!("ACK for unknown message ID {mid}, ignored"));
         };
@@ -192,7 +196,8 @@ impl Endpoint {
                 format!("piggy-backed response with wrong token (MID {mid}), ignored"),
             );
         }
-        self.finish_request(id);
+        let req = self.finish_request(id);
+        self.maybe_observe(now, id, req, &response);
         self.events.push_back(Event::Response {
             request: id,
             peer,

@@ -13,19 +13,25 @@
 //! or token, because message IDs and tokens are only unique per endpoint pair
 //! (RFC 7252 §4.4, §5.3.1).
 //!
-//! Not handled here: block-wise transfer (RFC 7959), Observe (RFC 7641; a
-//! request yields exactly one `Response`, later notifications are unmatched)
-//! and congestion control beyond the retransmission back-off (NSTART is the
+//! Client-side Observe (RFC 7641) lives in `observe.rs`: a request sent with
+//! [`Endpoint::send_observe`] yields one `Response` and then a
+//! `Notification` per fresh notification (§3.2–§3.4).
+//!
+//! Not handled here: block-wise transfer (RFC 7959), the server side of
+//! Observe, and congestion control beyond the retransmission back-off (NSTART is the
 //! caller's business; `max_pending_requests` is a global cap).
 
 pub mod block;
 mod endpoint;
 mod inbound;
+mod observe;
 mod outbound;
 mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_observe;
 #[cfg(test)]
 mod tests_timing;
 
@@ -55,6 +61,9 @@ pub struct Config {
     pub non_lifetime: Duration,
     /// Cap on our outbound requests in flight; `send_request` fails beyond it.
     pub max_pending_requests: usize,
+    /// Cap on observations (established plus registering) of our own
+    /// (RFC 7641 §3); `send_observe` fails beyond it.
+    pub max_observations: usize,
 }
 
 impl Default for Config {
@@ -68,6 +77,7 @@ impl Default for Config {
             exchange_lifetime: Duration::from_secs(247),
             non_lifetime: Duration::from_secs(145),
             max_pending_requests: 1024,
+            max_observations: 100_000,
         }
     }
 }
@@ -96,6 +106,16 @@ pub enum Event {
         request: RequestId,
         peer: Peer,
         response: coap_lite::Packet,
+    },
+    /// A later notification for an observation registered with
+    /// [`Endpoint::send_observe`] (RFC 7641 §3.2); CON ones are already
+    /// ACKed. `sequence` is the Observe value; a notification with an error
+    /// code or without Observe has ended the observation (§3.2).
+    Notification {
+        request: RequestId,
+        peer: Peer,
+        response: coap_lite::Packet,
+        sequence: Option<u32>,
     },
     /// Our request ended without a response.
     RequestFailed {
@@ -135,6 +155,12 @@ pub enum CoapError {
     /// The packet passed to `send_request` does not carry a request code.
     #[error("not a request code: {0}")]
     NotARequest(String),
+    /// `max_observations` observations are already registered or registering.
+    #[error("too many observations (limit {limit})")]
+    TooManyObservations { limit: usize },
+    /// `send_observe` needs a GET or FETCH (RFC 7641 §2, RFC 8132 §2.4).
+    #[error("cannot observe with request code {0}")]
+    NotObservable(String),
     /// Every message ID towards this peer is in use (RFC 7252 §4.4 forbids
     /// reusing one within EXCHANGE_LIFETIME).
     #[error("no free message ID towards this peer")]

@@ -106,7 +106,8 @@ impl Endpoint {
             .ok_or(CoapError::MessageIdsExhausted)?;
         let token = loop {
             let t = self.rng.next_u64().to_be_bytes();
-            if !self.req_by_token.contains_key(&(peer, t)) {
+            let key = (peer, t);
+            if !self.req_by_token.contains_key(&key) && !self.obs_by_token.contains_key(&key) {
                 break t;
             }
         };
@@ -133,6 +134,7 @@ impl Endpoint {
                 token,
                 retx,
                 deadline,
+                observe: false,
             },
         );
         self.req_by_mid.insert((peer, mid), id);
