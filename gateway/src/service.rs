@@ -211,12 +211,16 @@ impl DeviceService for Service {
 }
 
 impl Service {
+    /// When a device call must end: the caller's gRPC deadline (a little before it) or the default.
+    fn deadline(&self, md: &tonic::metadata::MetadataMap) -> Instant {
+        Instant::now() + call_budget(request_deadline(md), self.default_timeout)
+    }
+
     async fn read_composite_call(
         &self,
         request: Request<ReadCompositeRequest>,
     ) -> Result<Response<ReadCompositeResponse>, Status> {
-        let deadline = Instant::now()
-            + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let deadline = self.deadline(request.metadata());
         let r = request.into_inner();
         check_endpoint(&r.endpoint)?;
         if r.paths.is_empty() {
@@ -233,8 +237,7 @@ impl Service {
         &self,
         request: Request<WriteCompositeRequest>,
     ) -> Result<Response<WriteCompositeResponse>, Status> {
-        let deadline = Instant::now()
-            + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let deadline = self.deadline(request.metadata());
         let r = request.into_inner();
         check_endpoint(&r.endpoint)?;
         if r.values.is_empty() {
@@ -256,8 +259,7 @@ impl Service {
         request: Request<T>,
         target: impl Fn(&T) -> (&String, &String),
     ) -> Result<(Instant, T), Status> {
-        let deadline = Instant::now()
-            + call_budget(request_deadline(request.metadata()), self.default_timeout);
+        let deadline = self.deadline(request.metadata());
         let r = request.into_inner();
         let (endpoint, path) = target(&r);
         check_endpoint(endpoint)?;

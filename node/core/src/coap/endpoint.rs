@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::observe::Observation;
-use super::wire::XorShift;
+use super::wire::{empty, MsgType, XorShift};
 use super::{Config, Event, ExchangeId, FailReason, Peer, RequestId, Transmit};
 
 /// Our tokens are always 8 bytes (RFC 7252 §5.3.1: enough randomness to
@@ -253,6 +253,28 @@ impl Endpoint {
         };
         self.timers.remove(&(sep.deadline, Timer::Separate(key)));
         true
+    }
+
+    /// Acknowledges a response or notification that came as CON (RFC 7252 §5.2.2, RFC 7641
+    /// §4.2) and remembers its message id, so a duplicate gets the same ACK and no second event.
+    pub(super) fn ack_response(&mut self, now: Instant, peer: Peer, mid: u16, con: bool) {
+        let reply = con.then(|| empty(MsgType::Ack, mid));
+        if let Some(ack) = &reply {
+            self.send(peer, ack.clone());
+        }
+        let lifetime = if con {
+            self.config.exchange_lifetime
+        } else {
+            self.config.non_lifetime
+        };
+        let entry = Inbound {
+            exchange: None,
+            token: Vec::new(),
+            con,
+            reply,
+            deadline: later(now, lifetime),
+        };
+        self.remember_inbound((peer, mid), entry);
     }
 
     pub(super) fn remember_inbound(&mut self, key: MidKey, entry: Inbound) {

@@ -143,23 +143,7 @@ impl Endpoint {
         };
         let req = self.finish_request(id);
         self.maybe_observe(now, id, req, &response);
-        let reply = con.then(|| empty(MsgType::Ack, mid));
-        if let Some(ack) = &reply {
-            self.send(peer, ack.clone());
-        }
-        let lifetime = if con {
-            self.config.exchange_lifetime
-        } else {
-            self.config.non_lifetime
-        };
-        let entry = Inbound {
-            exchange: None,
-            token: Vec::new(),
-            con,
-            reply,
-            deadline: later(now, lifetime),
-        };
-        self.remember_inbound(key, entry);
+        self.ack_response(now, peer, mid, con);
         self.events.push_back(Event::Response {
             request: id,
             peer,

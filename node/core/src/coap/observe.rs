@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 
-use super::endpoint::{later, Endpoint, Inbound, OutRequest, Token};
+use super::endpoint::{later, Endpoint, OutRequest, Token};
 use super::wire::{empty, MsgType};
 use super::{CoapError, Event, Peer, RequestId};
 
@@ -155,23 +155,7 @@ impl Endpoint {
             }
             return self.reject(peer, "notification with an over-long Observe value");
         }
-        let reply = con.then(|| empty(MsgType::Ack, mid));
-        if let Some(ack) = &reply {
-            self.send(peer, ack.clone());
-        }
-        let lifetime = if con {
-            self.config.exchange_lifetime
-        } else {
-            self.config.non_lifetime
-        };
-        let entry = Inbound {
-            exchange: None,
-            token: Vec::new(),
-            con,
-            reply,
-            deadline: later(now, lifetime),
-        };
-        self.remember_inbound((peer, mid), entry);
+        self.ack_response(now, peer, mid, con);
 
         let sequence = observe.flatten();
         let success = is_success(&response);
