@@ -12,8 +12,9 @@ if ! command -v coap-client-notls >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends libcoap3-bin >&2
 fi
 
-# Tests get their own database, so a running demo (scripts/run.sh) never sees test devices.
-eval "$(LWM2M_DB=lwm2m_test scripts/services.sh)"
+# Tests get their own database (LWM2M_DB, default lwm2m_test), so a running demo (scripts/run.sh)
+# never sees test devices.
+eval "$(LWM2M_DB=${LWM2M_DB:-lwm2m_test} scripts/services.sh)"
 
 # The end-to-end tests start the binaries: build them first.
 cargo build --workspace --bins --tests
