@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "lwm2m/v1/model.proto",
         "lwm2m/v1/device.proto",
         "lwm2m/v1/bus.proto",
+        "lwm2m/v1/security.proto",
     ];
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("lwm2m_descriptor.bin"))

@@ -86,7 +86,7 @@ pub fn free_tcp_port() -> u16 {
 }
 
 /// The `RUST_LOG` of the processes the tests start.
-pub const DEFAULT_LOG: &str = "info,sqlx=warn,async_nats=warn";
+pub const DEFAULT_LOG: &str = "info,sqlx=warn,async_nats=warn,webrtc_dtls=error";
 
 /// A child process that is killed (by PID) when dropped.
 pub struct Proc {
@@ -156,6 +156,8 @@ impl Drop for Proc {
 pub struct Node {
     pub id: String,
     pub coap: SocketAddr,
+    /// The CoAP-over-DTLS listener (a free loopback port unless `extra` sets `--coaps-listen`).
+    pub coaps: Option<SocketAddr>,
     pub proc: Proc,
 }
 
@@ -180,13 +182,24 @@ pub fn start_node_logged(
     cmd.arg("--coap-listen")
         .arg(coap.to_string())
         .arg("--node-id")
-        .arg(id)
-        .args(extra);
+        .arg(id);
+    let coaps = match extra.iter().position(|a| *a == "--coaps-listen") {
+        Some(i) => extra.get(i + 1).and_then(|a| a.parse().ok()),
+        None => {
+            let a: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+                .parse()
+                .expect("addr");
+            cmd.arg("--coaps-listen").arg(a.to_string());
+            Some(a)
+        }
+    };
+    cmd.args(extra);
     let proc = Proc::spawn_logged(id, cmd, log_filter);
     wait_coap_ready(coap);
     Node {
         id: id.to_string(),
         coap,
+        coaps,
         proc,
     }
 }

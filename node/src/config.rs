@@ -23,6 +23,18 @@ pub struct Args {
     /// CoAP/UDP listen address.
     #[arg(long, env = "LWM2M_COAP_LISTEN", default_value = "0.0.0.0:5683")]
     pub coap_listen: SocketAddr,
+    /// CoAP over DTLS (PSK) listen address, or `off`.
+    #[arg(long, env = "LWM2M_COAPS_LISTEN", default_value = "0.0.0.0:5684", value_parser = parse_listen)]
+    pub coaps_listen: Listen,
+    /// Seconds a DTLS handshake may take before its state is dropped.
+    #[arg(long, default_value = "10", value_parser = parse_secs)]
+    pub dtls_handshake_timeout: Duration,
+    /// DTLS handshakes in progress at once; further ClientHellos are dropped (clients retry).
+    #[arg(long, default_value_t = 1024)]
+    pub dtls_max_handshakes: usize,
+    /// Seconds between full reloads of the PSK credentials (changes also arrive over NATS).
+    #[arg(long, default_value = "30", value_parser = parse_secs)]
+    pub security_reload: Duration,
     /// Unique id of this node in the cluster (default: hostname-pid).
     #[arg(long, env = "LWM2M_NODE_ID")]
     pub node_id: Option<String>,
@@ -63,6 +75,20 @@ pub enum Command {
     Migrate,
 }
 
+/// A listen address that may be turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    match s {
+        "off" | "none" => Ok(Listen(None)),
+        _ => s
+            .parse()
+            .map(|a| Listen(Some(a)))
+            .map_err(|e| format!("{s:?}: {e}")),
+    }
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s.parse().map_err(|e| format!("{s:?}: {e}"))?;
     if !(0.0..=86_400.0 * 365.0).contains(&v) {
@@ -77,6 +103,9 @@ pub struct Config {
     pub database_url: String,
     pub nats_url: String,
     pub coap_listen: SocketAddr,
+    pub coaps_listen: Option<SocketAddr>,
+    pub dtls: crate::dtls::DtlsConfig,
+    pub security_reload: Duration,
     pub node_id: String,
     pub expiry_grace: Duration,
     pub expiry_interval: Duration,
@@ -116,10 +145,23 @@ impl Args {
         if self.expiry_interval.is_zero() || self.reconcile_interval.is_zero() {
             return Err("--expiry-interval must be positive".into());
         }
+        if self.dtls_max_handshakes == 0
+            || self.dtls_handshake_timeout.is_zero()
+            || self.security_reload.is_zero()
+        {
+            return Err("--dtls-max-handshakes, --dtls-handshake-timeout and --security-reload must be positive".into());
+        }
         Ok(Config {
             database_url: self.database_url,
             nats_url: self.nats_url,
             coap_listen: self.coap_listen,
+            coaps_listen: self.coaps_listen.0,
+            dtls: crate::dtls::DtlsConfig {
+                handshake_timeout: self.dtls_handshake_timeout,
+                max_handshakes: self.dtls_max_handshakes,
+                ..Default::default()
+            },
+            security_reload: self.security_reload,
             node_id,
             expiry_grace: self.expiry_grace,
             expiry_interval: self.expiry_interval,

@@ -47,6 +47,7 @@ pub async fn run(
             exchange,
             peer,
             request,
+            identity,
         } = inc;
         match assembler.handle_request(std::time::Instant::now(), peer, request) {
             Err(e) => coap.respond(exchange, assembler.error_response(&e)).await,
@@ -60,6 +61,7 @@ pub async fn run(
                                 exchange,
                                 peer,
                                 request,
+                                identity,
                             },
                             block1,
                         )

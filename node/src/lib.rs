@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod config;
 pub mod convert;
+pub mod dtls;
 pub mod expiry;
 pub mod inbound;
 pub mod leases;
@@ -16,5 +17,7 @@ pub mod registration;
 pub mod registry;
 pub mod relay;
 pub mod routing;
+pub mod security;
+pub mod security_check;
 pub mod store;
 pub mod udp;

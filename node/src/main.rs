@@ -8,9 +8,9 @@ use clap::Parser;
 use lwm2m_node::config::{Args, Command};
 use lwm2m_node::registration::RegistrationHandler;
 use lwm2m_node::registry::Registry;
-use lwm2m_node::routing::Router;
+use lwm2m_node::routing::{Router, SecureCoap};
 use lwm2m_node::store::{self, RegistrationStore, StoreConfig};
-use lwm2m_node::{bus, expiry, ownership, relay, udp};
+use lwm2m_node::{bus, dtls, expiry, ownership, relay, security, udp};
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -64,7 +64,57 @@ async fn main() -> anyhow::Result<()> {
         20_000,
         coap_shutdown.clone(),
     )?;
-    tracing::info!(node = %config.node_id, coap = %coap.local_addr(), "node started");
+    // PSK credentials in memory before the DTLS listener opens; kept current from then on.
+    let keys = dtls::KeyStore::new();
+    let loaded = security::load_all(&pool, &keys)
+        .await
+        .context("load PSK credentials")?;
+    tracker.spawn(
+        security::follow(
+            pool.clone(),
+            client.clone(),
+            keys.clone(),
+            config.security_reload,
+            shutdown.clone(),
+        )
+        .await
+        .context("subscribe to security changes")?,
+    );
+    let secure = match config.coaps_listen {
+        None => None,
+        Some(addr) => {
+            let socket = tokio::net::UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("bind {addr}"))?;
+            let (transport, handle) = dtls::start(
+                socket,
+                keys.clone(),
+                config.dtls.clone(),
+                coap_shutdown.clone(),
+            );
+            let (coaps, incoming, task) = udp::start(
+                transport,
+                lwm2m_core::coap::Config::default(),
+                20_000,
+                coap_shutdown.clone(),
+            )?;
+            Some((
+                SecureCoap {
+                    coap: coaps,
+                    dtls: handle,
+                },
+                incoming,
+                task,
+            ))
+        }
+    };
+    tracing::info!(
+        node = %config.node_id,
+        coap = %coap.local_addr(),
+        coaps = ?secure.as_ref().map(|s| s.0.coap.local_addr()),
+        credentials = loaded,
+        "node started"
+    );
 
     let (routed_tx, routed_rx) = tokio::sync::mpsc::channel(10_000);
     let registry = Arc::new(Registry::new(
@@ -82,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
     let router = Router::new(
         registry.clone(),
         coap.clone(),
+        secure.as_ref().map(|s| s.0.clone()),
         client.clone(),
         lwm2m_node::ops::Limits {
             max_transfer: config.max_transfer,
@@ -116,6 +167,8 @@ async fn main() -> anyhow::Result<()> {
         store: store.clone(),
         registry: registry.clone(),
         coap: coap.clone(),
+        keys: keys.clone(),
+        dtls: None,
     });
     let requests = TaskTracker::new();
     let accept = tokio::spawn(lwm2m_node::inbound::run(
@@ -125,16 +178,42 @@ async fn main() -> anyhow::Result<()> {
         requests.clone(),
         shutdown.clone(),
     ));
+    // The DTLS listener: its own CoAP driver and handler, the same rules, its peers' identities.
+    let mut coaps_task = None;
+    let mut accept_secure = None;
+    if let Some((s, incoming, task)) = secure {
+        let handler = Arc::new(RegistrationHandler {
+            store: store.clone(),
+            registry: registry.clone(),
+            coap: s.coap.clone(),
+            keys: keys.clone(),
+            dtls: Some(s.dtls.clone()),
+        });
+        accept_secure = Some(tokio::spawn(lwm2m_node::inbound::run(
+            incoming,
+            handler,
+            s.coap.clone(),
+            requests.clone(),
+            shutdown.clone(),
+        )));
+        coaps_task = Some(task);
+    }
 
     lwm2m_node::process::shutdown_signal().await;
     tracing::info!("shutting down: no new requests, finishing in-flight commits");
     shutdown.cancel();
     let _ = accept.await;
+    if let Some(a) = accept_secure {
+        let _ = a.await;
+    }
     // Requests already accepted finish and are answered (a committed registration gets its 2.01).
     requests.close();
     let _ = tokio::time::timeout(Duration::from_secs(10), requests.wait()).await;
     coap_shutdown.cancel();
     let _ = coap_task.await;
+    if let Some(t) = coaps_task {
+        let _ = t.await;
+    }
     drop(store);
     store_tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(10), store_tracker.wait()).await;

@@ -1,10 +1,12 @@
 //! Process plumbing shared by the node and gateway binaries: logging set-up and the shutdown signal.
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
+/// Logs to stderr; `RUST_LOG` filters (default `info`, and webrtc-dtls's per-handshake warnings
+/// about extensions it does not know held back).
 pub fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,webrtc_dtls=error".into()),
         )
         .init();
 }

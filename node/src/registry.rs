@@ -22,6 +22,8 @@ pub struct Target {
     pub content_formats: Vec<u16>,
     /// Queue mode (LwM2M TS 1.1 §6.5): requests wait until the device is awake.
     pub queue_mode: bool,
+    /// The device registered over DTLS with this PSK identity: requests go out over DTLS.
+    pub psk_identity: Option<Arc<str>>,
 }
 
 /// The request queue of a queue-mode device: one request at a time, in arrival order.
@@ -134,6 +136,7 @@ impl Registry {
             peer,
             root_path: row.root_path.clone(),
             queue_mode: row.queue_mode,
+            psk_identity: row.psk_identity.as_deref().map(Arc::from),
             content_formats: row
                 .content_formats
                 .iter()

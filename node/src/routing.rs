@@ -31,9 +31,18 @@ const EARLY_CANCEL_TTL: Duration = Duration::from_secs(30);
 /// Routed requests handled at once; beyond this the node nacks OVERLOADED.
 const MAX_IN_FLIGHT: usize = 10_000;
 
+/// The DTLS side of a node: its CoAP driver and its transport.
+#[derive(Clone)]
+pub struct SecureCoap {
+    pub coap: CoapHandle,
+    pub dtls: crate::dtls::DtlsHandle,
+}
+
 pub struct Router {
     pub registry: Arc<Registry>,
     pub coap: CoapHandle,
+    /// Devices registered over DTLS are reached through this (`None`: DTLS is off).
+    pub secure: Option<SecureCoap>,
     pub client: async_nats::Client,
     limits: crate::ops::Limits,
     /// Object definitions the operations type values with.
@@ -51,6 +60,7 @@ impl Router {
     pub fn new(
         registry: Arc<Registry>,
         coap: CoapHandle,
+        secure: Option<SecureCoap>,
         client: async_nats::Client,
         limits: crate::ops::Limits,
         model: Arc<ModelRegistry>,
@@ -59,6 +69,7 @@ impl Router {
         Arc::new(Router {
             registry,
             coap,
+            secure,
             client,
             limits,
             model,
@@ -229,7 +240,22 @@ impl Router {
     async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {
         match op {
             Some(op) => {
-                crate::ops::execute(&self.coap, target, op, &self.limits, &self.model).await
+                let coap = match (&target.psk_identity, &self.secure) {
+                    (None, _) => &self.coap,
+                    (Some(identity), Some(secure)) => {
+                        // With no association (e.g. after a restart) the transport handshakes
+                        // as client with this identity, as Leshan does.
+                        secure.dtls.set_peer(target.peer, identity.clone(), None);
+                        &secure.coap
+                    }
+                    (Some(_), None) => {
+                        return error_result(
+                            error::Kind::Unavailable,
+                            "the device registered over DTLS and this node has DTLS off",
+                        )
+                    }
+                };
+                crate::ops::execute(coap, target, op, &self.limits, &self.model).await
             }
             None => error_result(error::Kind::BadRequest, "no operation"),
         }

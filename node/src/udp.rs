@@ -1,10 +1,13 @@
-//! The tokio driver of the CoAP message layer over one UDP socket.
+//! The tokio driver of the CoAP message layer over one datagram transport: a UDP socket, or the
+//! DTLS transport (`dtls/`) whose datagrams are decrypted CoAP.
 //!
 //! One task owns the socket and the sans-IO [`Endpoint`]; everything else talks to it through a
 //! bounded command channel ([`CoapHandle`]) and receives inbound requests from a bounded channel.
 //! There is no task per message and no lock on the hot path.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +30,49 @@ pub struct Incoming {
     pub exchange: ExchangeId,
     pub peer: SocketAddr,
     pub request: Packet,
+    /// The PSK identity of the peer's DTLS association; `None` over plain CoAP.
+    pub identity: Option<Arc<str>>,
+}
+
+/// What the driver sends and receives datagrams through.
+pub trait Transport: Send + 'static {
+    fn recv_from(
+        &mut self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + Send;
+    /// A datagram already waiting, or `WouldBlock`.
+    fn try_recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    fn send_to(
+        &mut self,
+        bytes: &[u8],
+        peer: SocketAddr,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+    /// The security identity `peer` authenticated with.
+    fn identity(&self, peer: SocketAddr) -> Option<Arc<str>>;
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// Plain CoAP: datagrams as they are on the socket.
+impl Transport for UdpSocket {
+    async fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        UdpSocket::recv_from(self, buf).await
+    }
+
+    fn try_recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        UdpSocket::try_recv_from(self, buf)
+    }
+
+    async fn send_to(&mut self, bytes: &[u8], peer: SocketAddr) -> io::Result<()> {
+        UdpSocket::send_to(self, bytes, peer).await.map(|_| ())
+    }
+
+    fn identity(&self, _peer: SocketAddr) -> Option<Arc<str>> {
+        None
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        UdpSocket::local_addr(self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,8 +170,8 @@ impl Drop for CancelGuard {
 
 /// Starts the driver on `socket`. Inbound requests arrive on the returned receiver; when it is
 /// full the driver answers 5.03 itself (backpressure instead of memory growth).
-pub fn start(
-    socket: UdpSocket,
+pub fn start<T: Transport>(
+    socket: T,
     config: Config,
     inbound_capacity: usize,
     shutdown: CancellationToken,
@@ -157,15 +203,15 @@ pub fn start(
     ))
 }
 
-struct Driver {
-    socket: UdpSocket,
+struct Driver<T> {
+    socket: T,
     endpoint: Endpoint,
     pending: HashMap<RequestId, (u64, oneshot::Sender<Result<Packet, RequestError>>)>,
     by_key: HashMap<u64, RequestId>,
     inbound: mpsc::Sender<Incoming>,
 }
 
-impl Driver {
+impl<T: Transport> Driver<T> {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
@@ -259,6 +305,7 @@ impl Driver {
                             exchange,
                             peer,
                             request,
+                            identity: self.socket.identity(peer),
                         })
                     {
                         tracing::warn!(peer = %incoming.peer, "inbound queue full, answering 5.03");

@@ -58,6 +58,9 @@ pub fn device_cancel(endpoint: &str) -> String {
 /// processed everything the connection sent before (a barrier after SUB).
 pub const SYNC_SUBJECT: &str = "lwm2m.v1.cluster.sync";
 
+/// A PSK credential was put or deleted (payload `lwm2m.v1.SecurityChanged`); every node reloads it.
+pub const SECURITY_CHANGED: &str = "lwm2m.v1.security.changed";
+
 /// Wildcard of every gateway heartbeat; each node subscribes once.
 pub const GATEWAY_HEARTBEATS: &str = "lwm2m.v1.cluster.gateway.*";
 

@@ -57,6 +57,7 @@ pub fn registration_proto(row: &RegistrationRow) -> Registration {
         registered_at: Some(timestamp(row.registered_at)),
         last_update: Some(timestamp(row.updated_at)),
         expires_at: Some(timestamp(row.expires_at)),
+        psk_identity: row.psk_identity.clone().unwrap_or_default(),
     }
 }
 

@@ -7,6 +7,7 @@
 mod events;
 mod queries;
 mod register_many;
+pub mod security;
 mod writer;
 
 pub use events::{event_payload, new_event_id, registration_proto, RegEvent};
@@ -45,6 +46,8 @@ pub struct RegistrationRow {
     pub object_links: String,
     pub content_formats: Vec<i32>,
     pub attributes: serde_json::Value,
+    /// The PSK identity of the DTLS association the registration was made over (`None`: plain).
+    pub psk_identity: Option<String>,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -66,6 +69,7 @@ pub struct NewRegistration {
     pub object_links: String,
     pub content_formats: Vec<i32>,
     pub attributes: serde_json::Value,
+    pub psk_identity: Option<String>,
 }
 
 /// What an Update changes; `None` keeps the stored value.
@@ -82,17 +86,19 @@ pub struct RegistrationUpdate {
     pub root_path: Option<String>,
     pub object_links: Option<String>,
     pub content_formats: Option<Vec<i32>>,
+    /// The security context the Update came over; it must be the registration's.
+    pub psk_identity: Option<String>,
 }
 
 /// Columns selected everywhere a full row is read.
 pub(crate) const COLUMNS: &str = "endpoint, reg_id, owner_node, peer_addr, lifetime_s, binding, queue_mode, \
-     lwm2m_version, sms_number, root_path, object_links, content_formats, attributes, registered_at, \
-     updated_at, expires_at";
+     lwm2m_version, sms_number, root_path, object_links, content_formats, attributes, psk_identity, \
+     registered_at, updated_at, expires_at";
 
 /// [`COLUMNS`] qualified with the table alias `r`, for statements that join.
 pub(crate) const COLUMNS_PREFIXED: &str = "r.endpoint, r.reg_id, r.owner_node, r.peer_addr, r.lifetime_s, \
      r.binding, r.queue_mode, r.lwm2m_version, r.sms_number, r.root_path, r.object_links, r.content_formats, \
-     r.attributes, r.registered_at, r.updated_at, r.expires_at";
+     r.attributes, r.psk_identity, r.registered_at, r.updated_at, r.expires_at";
 
 /// Applies the migrations in `migrations/`.
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {

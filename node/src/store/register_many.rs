@@ -40,24 +40,24 @@ pub(super) async fn register_many(
     let sql = format!(
         "WITH input AS ( \
            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], \
-             $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) \
+             $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) \
            AS t(endpoint, reg_id, owner_node, peer_addr, lifetime_s, binding, queue_mode, lwm2m_version, \
-             sms_number, root_path, object_links, content_formats, attributes) \
+             sms_number, root_path, object_links, content_formats, attributes, psk_identity) \
            ORDER BY endpoint), \
          old AS (SELECT o.endpoint, o.reg_id FROM registrations o JOIN input USING (endpoint) FOR UPDATE OF o) \
          INSERT INTO registrations AS r (endpoint, reg_id, owner_node, peer_addr, lifetime_s, binding, queue_mode, \
-           lwm2m_version, sms_number, root_path, object_links, content_formats, attributes, registered_at, \
-           updated_at, expires_at) \
+           lwm2m_version, sms_number, root_path, object_links, content_formats, attributes, psk_identity, \
+           registered_at, updated_at, expires_at) \
          SELECT endpoint, reg_id, owner_node, peer_addr, lifetime_s, binding, queue_mode, lwm2m_version, \
            sms_number, root_path, object_links, \
            COALESCE(string_to_array(NULLIF(content_formats, ''), ',')::int[], '{{}}'), attributes::jsonb, \
-           now(), now(), now() + make_interval(secs => lifetime_s) FROM input \
+           psk_identity, now(), now(), now() + make_interval(secs => lifetime_s) FROM input \
          ON CONFLICT (endpoint) DO UPDATE SET reg_id = EXCLUDED.reg_id, owner_node = EXCLUDED.owner_node, \
            peer_addr = EXCLUDED.peer_addr, lifetime_s = EXCLUDED.lifetime_s, binding = EXCLUDED.binding, \
            queue_mode = EXCLUDED.queue_mode, lwm2m_version = EXCLUDED.lwm2m_version, \
            sms_number = EXCLUDED.sms_number, root_path = EXCLUDED.root_path, \
            object_links = EXCLUDED.object_links, content_formats = EXCLUDED.content_formats, \
-           attributes = EXCLUDED.attributes, registered_at = now(), updated_at = now(), \
+           attributes = EXCLUDED.attributes, psk_identity = EXCLUDED.psk_identity, registered_at = now(), updated_at = now(), \
            expires_at = EXCLUDED.expires_at \
          RETURNING {COLUMNS_PREFIXED}, (SELECT old.reg_id FROM old WHERE old.endpoint = r.endpoint) AS replaced"
     );
@@ -75,6 +75,11 @@ pub(super) async fn register_many(
         .bind(col(|r| r.object_links.clone()))
         .bind(&formats)
         .bind(&attributes)
+        .bind(
+            regs.iter()
+                .map(|r| r.psk_identity.clone())
+                .collect::<Vec<Option<String>>>(),
+        )
         .fetch_all(&mut **tx)
         .await?;
     let mut by_endpoint: HashMap<String, Registered> = rows

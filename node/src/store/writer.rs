@@ -32,7 +32,8 @@ pub type Registered = (RegistrationRow, Option<String>);
 enum Op {
     Register(NewRegistration),
     Update(RegistrationUpdate),
-    Deregister(String),
+    /// Registration id, and the security context the request came over (it must match).
+    Deregister(String, Option<String>),
 }
 
 enum Outcome {
@@ -85,8 +86,12 @@ impl RegistrationStore {
         }
     }
 
-    pub async fn deregister(&self, reg_id: String) -> Result<Option<RegistrationRow>, StoreError> {
-        match self.submit(Op::Deregister(reg_id)).await? {
+    pub async fn deregister(
+        &self,
+        reg_id: String,
+        psk_identity: Option<String>,
+    ) -> Result<Option<RegistrationRow>, StoreError> {
+        match self.submit(Op::Deregister(reg_id, psk_identity)).await? {
             Outcome::Row(r) => Ok(r),
             Outcome::Registered(_) => unreachable!("deregister answers Row"),
         }
@@ -218,11 +223,14 @@ async fn run_ops(pool: &PgPool, ops: &[(Op, String)]) -> Result<Vec<Outcome>, sq
                 }
                 Outcome::Row(row)
             }
-            Op::Deregister(reg_id) => {
-                let sql =
-                    format!("DELETE FROM registrations WHERE reg_id = $1 RETURNING {COLUMNS}");
+            Op::Deregister(reg_id, psk_identity) => {
+                let sql = format!(
+                    "DELETE FROM registrations WHERE reg_id = $1 \
+                     AND psk_identity IS NOT DISTINCT FROM $2 RETURNING {COLUMNS}"
+                );
                 let row = sqlx::query_as::<_, RegistrationRow>(&sql)
                     .bind(reg_id)
+                    .bind(psk_identity)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if let Some(row) = &row {
@@ -255,7 +263,7 @@ async fn update(
            root_path = COALESCE($8, root_path), object_links = COALESCE($9, object_links), \
            content_formats = COALESCE($10, content_formats), updated_at = now(), \
            expires_at = now() + make_interval(secs => COALESCE($4, lifetime_s)) \
-         WHERE reg_id = $1 RETURNING {COLUMNS}"
+         WHERE reg_id = $1 AND psk_identity IS NOT DISTINCT FROM $11 RETURNING {COLUMNS}"
     );
     sqlx::query_as::<_, RegistrationRow>(&sql)
         .bind(&u.reg_id)
@@ -268,6 +276,7 @@ async fn update(
         .bind(&u.root_path)
         .bind(&u.object_links)
         .bind(&u.content_formats)
+        .bind(&u.psk_identity)
         .fetch_optional(&mut **tx)
         .await
 }
