@@ -6,6 +6,7 @@ pub mod config;
 pub mod deadline;
 pub mod replies;
 pub mod route;
+pub mod security;
 pub mod service;
 pub mod status;
 pub mod watch;

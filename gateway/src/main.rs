@@ -6,8 +6,10 @@ use anyhow::Context;
 use clap::Parser;
 use lwm2m_gateway::config::Args;
 use lwm2m_gateway::route::RouteClient;
+use lwm2m_gateway::security::SecurityApi;
 use lwm2m_gateway::service::Service;
 use lwm2m_proto::v1::device_service_server::DeviceServiceServer;
+use lwm2m_proto::v1::security_service_server::SecurityServiceServer;
 use sqlx::postgres::PgPoolOptions;
 
 #[tokio::main]
@@ -24,6 +26,10 @@ async fn main() -> anyhow::Result<()> {
     let js = async_nats::jetstream::new(client.clone());
     lwm2m_node::bus::ensure_reg_stream(&js).await?;
 
+    let security = SecurityApi {
+        pool: pool.clone(),
+        client: client.clone(),
+    };
     let service = Service {
         pool: pool.clone(),
         js,
@@ -35,6 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<DeviceServiceServer<Service>>()
+        .await;
+    health_reporter
+        .set_serving::<SecurityServiceServer<SecurityApi>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lwm2m_proto::FILE_DESCRIPTOR_SET)
@@ -50,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .add_service(health_service)
         .add_service(reflection)
         .add_service(DeviceServiceServer::new(service))
+        .add_service(SecurityServiceServer::new(security))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             lwm2m_node::process::shutdown_signal(),

@@ -87,6 +87,34 @@ pub enum Command {
     },
     #[command(flatten)]
     Manage(ManageCommand),
+    /// PSK credentials of endpoints (lwm2m.v1.SecurityService). Keys are never shown: only
+    /// their length and a fingerprint (first 8 bytes of SHA-256, hex).
+    #[command(subcommand)]
+    Security(SecurityCommand),
+}
+
+/// `lwm2m security ...`; run by [`super::security`].
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// Set the PSK credential of an endpoint (replaces the one it had).
+    #[command(
+        after_help = "Example:\n  lwm2m security put dev-1 --psk-identity dev-1-id --psk-key 000102030405"
+    )]
+    Put {
+        endpoint: String,
+        /// The PSK identity the device presents.
+        #[arg(long, value_name = "ID")]
+        psk_identity: String,
+        /// The key in hex (checked by the gateway).
+        #[arg(long, value_name = "HEX")]
+        psk_key: String,
+    },
+    /// Show an endpoint's credential.
+    Get { endpoint: String },
+    /// Delete an endpoint's credential.
+    Delete { endpoint: String },
+    /// List credentials in endpoint order (every page).
+    List,
 }
 
 /// Device management commands (Write, Execute, Create, Delete, Discover, Write-Attributes);

@@ -121,6 +121,7 @@ pub fn registration_json(r: &Registration) -> Json {
         "queue_mode": r.queue_mode,
         "sms_number": r.sms_number,
         "address": r.address,
+        "psk_identity": r.psk_identity,
         "owner_node": r.owner_node,
         "root_path": r.root_path,
         "objects": r.objects.iter().map(object_link_json).collect::<Vec<_>>(),

@@ -9,7 +9,8 @@
 //!   Execute arguments;
 //! * [`manage`] — the management commands (write, execute, create, delete, discover,
 //!   write-attributes): request building and output;
-//! * [`run`] — the gRPC calls against `lwm2m.v1.DeviceService`, error reporting and exit codes.
+//! * [`run`] — the gRPC calls against `lwm2m.v1.DeviceService`, error reporting and exit codes;
+//! * [`security`] — `lwm2m security put|get|delete|list` against `lwm2m.v1.SecurityService`.
 //!
 //! The binary `src/bin/lwm2m.rs` only parses the command line and hands it to [`run::main`].
 
@@ -17,6 +18,7 @@ pub mod args;
 pub mod json;
 pub mod manage;
 pub mod run;
+pub mod security;
 pub mod text;
 pub mod values;
 

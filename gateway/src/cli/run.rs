@@ -112,7 +112,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Manage(m) => Some(manage::Op::build(m)?),
         _ => None,
     };
-    let mut client = connect(&cli.gateway, timeout).await?;
+    let channel = connect_channel(&cli.gateway, timeout).await?;
+    if let Command::Security(cmd) = cli.command {
+        return super::security::run(channel, cmd, cli.json, timeout).await;
+    }
+    let mut client = DeviceServiceClient::new(channel);
     if let Some(op) = op {
         return manage::call(&mut client, op, cli.json, timeout).await;
     }
@@ -179,12 +183,20 @@ async fn run(cli: Cli) -> Result<()> {
             watch(&mut client, start, cli.json, timeout).await
         }
         Command::Manage(_) => unreachable!("sent as an Op above"),
+        Command::Security(_) => unreachable!("run above"),
     }
 }
 
 /// Connects eagerly, so an unreachable gateway is reported as such (exit 2) rather than as the
 /// first call's UNAVAILABLE.
+#[cfg(test)]
 async fn connect(url: &str, timeout: Duration) -> Result<Client> {
+    Ok(DeviceServiceClient::new(
+        connect_channel(url, timeout).await?,
+    ))
+}
+
+async fn connect_channel(url: &str, timeout: Duration) -> Result<Channel> {
     let fail = |source: anyhow::Error| ConnectError {
         url: url.to_string(),
         source,
@@ -193,7 +205,7 @@ async fn connect(url: &str, timeout: Duration) -> Result<Client> {
         .map_err(|e| fail(anyhow::Error::new(e).context("invalid URL")))?
         .connect_timeout(timeout);
     match tokio::time::timeout(timeout, endpoint.connect()).await {
-        Ok(Ok(channel)) => Ok(DeviceServiceClient::new(channel)),
+        Ok(Ok(channel)) => Ok(channel),
         Ok(Err(e)) => Err(fail(anyhow::Error::new(e)).into()),
         Err(_) => Err(fail(anyhow::anyhow!(
             "no connection within {}s",

@@ -214,6 +214,14 @@ pub fn object_link_text(l: &ObjectLink) -> String {
 }
 
 /// The `lwm2m get` view: aligned `key: value` lines, then the declared object links.
+/// How a registration is secured: `psk <identity>` or `none (plain CoAP)`.
+pub fn security_text(psk_identity: &str) -> String {
+    match psk_identity {
+        "" => "none (plain CoAP)".into(),
+        id => format!("DTLS psk identity {id}"),
+    }
+}
+
 pub fn registration_details(r: &Registration) -> String {
     let binding = if r.binding.is_empty() {
         "U (default)".to_string()
@@ -239,6 +247,7 @@ pub fn registration_details(r: &Registration) -> String {
         ("queue mode", r.queue_mode.to_string()),
         ("sms number", or_dash(&r.sms_number)),
         ("address", or_dash(&r.address)),
+        ("security", security_text(&r.psk_identity)),
         ("owner node", or_dash(&r.owner_node)),
         ("root path", or_dash(&r.root_path)),
         ("lifetime", format!("{}s", r.lifetime_seconds)),
