@@ -13,6 +13,7 @@ mod objects;
 use lwm2m_core::coap::block::{set_block1, Assembled, AssemblerConfig, Block1Assembler};
 use lwm2m_core::content::ModelRegistry;
 use lwm2m_core::lwm2m::options::{location_path, set_content_format};
+use lwm2m_node::dtls;
 use lwm2m_node::udp::{self, CoapHandle, Incoming, RequestError};
 pub use objects::{device_records, Objects};
 use tokio::net::UdpSocket;
@@ -34,6 +35,10 @@ pub struct SimConfig {
     /// The object definitions the device encodes its answers with (core and IPSO by default;
     /// add DDF definitions for custom objects).
     pub model: Arc<ModelRegistry>,
+    /// DTLS with this PSK (identity, key): `server` is then the node's CoAPs address. The device
+    /// handshakes as client before its first message and, like a real LwM2M client, accepts a
+    /// handshake the server starts (after a server restart).
+    pub psk: Option<(String, Vec<u8>)>,
 }
 
 impl SimConfig {
@@ -48,6 +53,7 @@ impl SimConfig {
             queue_mode: false,
             links: "</>;rt=\"oma.lwm2m\";ct=\"60 110 112 11542 11543\",</1/0>,</3/0>".into(),
             model: Arc::new(ModelRegistry::default()),
+            psk: None,
         }
     }
 }
@@ -77,12 +83,27 @@ impl SimDevice {
     pub async fn start(config: SimConfig) -> Result<SimDevice, SimError> {
         let socket = UdpSocket::bind(config.bind).await?;
         let shutdown = CancellationToken::new();
-        let (coap, incoming, _task) = udp::start(
-            socket,
-            lwm2m_core::coap::Config::default(),
-            64,
-            shutdown.clone(),
-        )?;
+        let coap_config = lwm2m_core::coap::Config::default();
+        let (coap, incoming, _task) = match &config.psk {
+            None => udp::start(socket, coap_config, 64, shutdown.clone())?,
+            Some((identity, key)) => {
+                let keys = dtls::KeyStore::new();
+                let own = dtls::Credential {
+                    endpoint: config.endpoint.clone(),
+                    identity: identity.as_str().into(),
+                    key: key.as_slice().into(),
+                };
+                keys.set(&config.endpoint, Some(own));
+                let dtls_config = dtls::DtlsConfig {
+                    max_handshakes: 4,
+                    inbound_capacity: 64,
+                    ..Default::default()
+                };
+                let (transport, handle) = dtls::start(socket, keys, dtls_config, shutdown.clone());
+                handle.set_peer(config.server, identity.as_str().into(), None);
+                udp::start(transport, coap_config, 64, shutdown.clone())?
+            }
+        };
         let mut objects = Objects::new(&config.endpoint);
         objects.set_model(config.model.clone());
         let objects = Arc::new(Mutex::new(objects));

@@ -93,3 +93,41 @@ pub fn register_packet(mid: u16, queries: &[&str], payload: &[u8]) -> Vec<u8> {
     p.payload = payload.to_vec();
     p.to_bytes().unwrap()
 }
+
+pub async fn security_api(
+    url: &str,
+) -> lwm2m_proto::v1::security_service_client::SecurityServiceClient<Channel> {
+    lwm2m_proto::v1::security_service_client::SecurityServiceClient::connect(url.to_string())
+        .await
+        .expect("connect to gateway")
+}
+
+/// Stores a PSK credential through the gateway (`key` as raw bytes).
+pub async fn put_psk(url: &str, endpoint: &str, identity: &str, key: &[u8]) {
+    let req = lwm2m_proto::v1::PutCredentialRequest {
+        endpoint: endpoint.into(),
+        psk_identity: identity.into(),
+        psk_key_hex: key.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    security_api(url)
+        .await
+        .put_credential(req)
+        .await
+        .expect("PutCredential");
+}
+
+/// A simulated device talking DTLS with PSK `identity`/`key` to the node's CoAPs listener.
+pub fn sim_dtls(endpoint: &str, node: &Node, identity: &str, key: &[u8]) -> SimConfig {
+    let mut c = SimConfig::new(endpoint, node.coaps.expect("node has a CoAPs listener"));
+    c.psk = Some((identity.to_string(), key.to_vec()));
+    c
+}
+
+/// The PSK identity stored with `endpoint`'s registration (`None`: no registration).
+pub async fn stored_identity(pool: &sqlx::PgPool, endpoint: &str) -> Option<Option<String>> {
+    sqlx::query_scalar("SELECT psk_identity FROM registrations WHERE endpoint = $1")
+        .bind(endpoint)
+        .fetch_optional(pool)
+        .await
+        .expect("query")
+}

@@ -280,6 +280,20 @@ impl<C: Clone> Table<C> {
     }
 }
 
+impl<C> Table<C> {
+    /// Forgets every association (shutdown); returns the established connections to close.
+    pub fn drain(&mut self) -> Vec<C> {
+        self.handshaking = 0;
+        self.entries
+            .drain()
+            .filter_map(|(_, e)| match e.state {
+                State::Established { conn, .. } => Some(conn),
+                State::Handshaking { .. } => None,
+            })
+            .collect()
+    }
+}
+
 pub enum Outbound<C> {
     Conn(C),
     Held,

@@ -229,6 +229,12 @@ async fn demux(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
         }
     }
+    // Stopping: close every association (a close_notify each), so no connection task outlives
+    // the transport.
+    let conns = shared.table().drain();
+    for c in conns {
+        let _ = c.close().await;
+    }
 }
 
 fn server_config(keys: &Arc<KeyStore>, cookie: Vec<u8>) -> webrtc_dtls::config::Config {
