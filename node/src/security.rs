@@ -57,7 +57,12 @@ pub async fn follow(
                         tracing::debug!("undecodable SecurityChanged");
                         continue;
                     };
-                    match load_one(&pool, &keys, &change.endpoint).await {
+                    // An empty endpoint asks for a full reload (bulk changes).
+                    let loaded = match change.endpoint.as_str() {
+                        "" => load_all(&pool, &keys).await.map(|_| ()),
+                        ep => load_one(&pool, &keys, ep).await,
+                    };
+                    match loaded {
                         Ok(()) => tracing::info!(endpoint = %change.endpoint, "PSK credential reloaded"),
                         Err(e) => tracing::warn!(endpoint = %change.endpoint, error = %e, "cannot reload PSK credential"),
                     }

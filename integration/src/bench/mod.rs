@@ -3,7 +3,8 @@
 //! One module per scenario — [`storm`] (registration storm over raw CoAP), [`reads`] (routed
 //! reads through the gateway, closed and open loop), [`baseline`] (the raw pieces: NATS
 //! request-reply, a tonic unary call, a UDP echo) — and [`suite`], which runs them together
-//! (`all`) or tiny and checked (`smoke`). [`cluster`] starts the node and gateway processes,
+//! (`all`) or tiny and checked (`smoke`); [`dtls`] measures PSK handshakes + registrations and
+//! the node's memory per DTLS device. [`cluster`] starts the node and gateway processes,
 //! [`stats`] holds the latency histograms and the live progress line, [`report`] the table and
 //! the JSON file.
 //!
@@ -12,6 +13,7 @@
 
 pub mod baseline;
 pub mod cluster;
+pub mod dtls;
 pub mod reads;
 pub mod report;
 pub mod stats;

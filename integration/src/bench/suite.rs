@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::baseline::{self, BaselineConfig};
 use super::cluster::Cluster;
+use super::dtls::{self, DtlsBenchConfig, DtlsOutcome};
 use super::reads::{self, Fleet, ReadsConfig, ReadsOutcome};
 use super::report::{Report, Scenario};
 use super::storm::{self, StormConfig, StormOutcome};
@@ -18,6 +19,7 @@ pub struct SuiteConfig {
     /// Closed-loop reads; the open-loop run uses the same devices at `open_rate`.
     pub reads: ReadsConfig,
     pub open_rate: f64,
+    pub dtls: DtlsBenchConfig,
 }
 
 /// What the suite observed, for the smoke checks.
@@ -25,6 +27,7 @@ struct Observed {
     storm: StormOutcome,
     reads: ReadsOutcome,
     open: ReadsOutcome,
+    dtls: DtlsOutcome,
 }
 
 /// Baselines, then one node + gateway for the storm and both read runs; the servers are stopped
@@ -50,7 +53,15 @@ async fn run_suite(svc: Services, cfg: &SuiteConfig) -> Result<(Report, Observed
         };
         let (s, open) = reads::run(&cluster, &fleet, &open_cfg).await?;
         report.scenarios.push(s);
-        Ok::<_, BenchError>(Observed { storm, reads, open })
+        let (s, dtls) = dtls::run(&cluster, &cfg.dtls).await?;
+        prefixes.push(dtls.prefix.clone());
+        report.scenarios.push(s);
+        Ok::<_, BenchError>(Observed {
+            storm,
+            reads,
+            open,
+            dtls,
+        })
     }
     .await;
     cluster.stop_and_forget(&prefixes).await?;
@@ -119,6 +130,11 @@ pub fn smoke_config() -> SuiteConfig {
             connections: 1,
         },
         open_rate: 200.0,
+        dtls: DtlsBenchConfig {
+            devices: 20,
+            concurrency: 8,
+            max_time: Duration::from_secs(60),
+        },
     }
 }
 
@@ -151,6 +167,14 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
         format!(
             "storm: {} devices, {} got 2.01, {} registrations in Postgres",
             n, seen.storm.created, seen.storm.in_postgres
+        ),
+    );
+    let d = &seen.dtls;
+    check(
+        d.registered == cfg.dtls.devices as u64 && d.in_postgres == cfg.dtls.devices as i64,
+        format!(
+            "dtls: {} devices, {} registered, {} registrations in Postgres",
+            cfg.dtls.devices, d.registered, d.in_postgres
         ),
     );
     for (name, r) in [("reads", &seen.reads), ("reads_open", &seen.open)] {

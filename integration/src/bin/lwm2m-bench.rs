@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lwm2m_integration::bench::baseline::{self, BaselineConfig};
 use lwm2m_integration::bench::cluster::Cluster;
+use lwm2m_integration::bench::dtls::{self, DtlsBenchConfig};
 use lwm2m_integration::bench::reads::{self, Fleet, ReadsConfig};
 use lwm2m_integration::bench::report::Report;
 use lwm2m_integration::bench::storm::{self, StormConfig};
@@ -58,6 +59,16 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         connections: usize,
     },
+    /// DTLS: N devices each do a full PSK handshake and a Register, C at a time; reports
+    /// handshakes+registrations/s and the node's RSS per DTLS device.
+    Dtls {
+        #[arg(long, default_value_t = 2_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 300)]
+        max_time: u64,
+    },
     /// The raw pieces: NATS request-reply, tonic unary, UDP echo.
     Baseline {
         #[arg(long, default_value_t = 64)]
@@ -83,6 +94,9 @@ enum Cmd {
         rate: f64,
         #[arg(long, default_value_t = 4)]
         connections: usize,
+        /// Devices of the DTLS scenario.
+        #[arg(long, default_value_t = 2_000)]
+        dtls_devices: usize,
     },
     /// Every scenario with tiny parameters; fails unless nothing failed and the counts add up.
     Smoke,
@@ -171,6 +185,26 @@ async fn main() -> anyhow::Result<()> {
             cluster.stop_and_forget(&prefixes).await?;
             report.scenarios.push(result?.1?.0);
         }
+        Cmd::Dtls {
+            devices,
+            concurrency,
+            max_time,
+        } => {
+            anyhow::ensure!(
+                devices as u64 + 256 <= nofile,
+                "{devices} devices need more file descriptors than RLIMIT_NOFILE allows ({nofile})"
+            );
+            let cfg = DtlsBenchConfig {
+                devices,
+                concurrency,
+                max_time: Duration::from_secs(max_time),
+            };
+            let cluster = Cluster::start(svc, false).await?;
+            let result = dtls::run(&cluster, &cfg).await;
+            let prefixes: Vec<String> = result.iter().map(|(_, o)| o.prefix.clone()).collect();
+            cluster.stop_and_forget(&prefixes).await?;
+            report.scenarios.push(result?.0);
+        }
         Cmd::Baseline {
             concurrency,
             duration,
@@ -191,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
             duration,
             rate,
             connections,
+            dtls_devices,
         } => {
             let duration = secs(duration)?;
             let cfg = SuiteConfig {
@@ -212,6 +247,11 @@ async fn main() -> anyhow::Result<()> {
                     connections,
                 },
                 open_rate: rate,
+                dtls: DtlsBenchConfig {
+                    devices: dtls_devices,
+                    concurrency: storm_concurrency,
+                    max_time: Duration::from_secs(300),
+                },
             };
             report = suite::all(svc, &cfg).await?;
         }
