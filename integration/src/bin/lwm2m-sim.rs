@@ -8,7 +8,7 @@ use clap::Parser;
 use lwm2m_integration::sim::{SimConfig, SimDevice};
 
 #[derive(Parser)]
-#[command(about = "Simulated LwM2M devices over CoAP/UDP")]
+#[command(about = "Simulated LwM2M devices over CoAP/UDP or CoAP/DTLS (PSK)")]
 struct Args {
     /// The node's CoAP address.
     #[arg(long, default_value = "127.0.0.1:5683")]
@@ -22,6 +22,11 @@ struct Args {
     /// Registration lifetime in seconds.
     #[arg(long, default_value_t = 60)]
     lifetime: u32,
+    /// DTLS with PSK: each device uses identity `<endpoint>-id` and this key (hex) against
+    /// `--server`, which is then the node's CoAPs address (store the credentials first with
+    /// `lwm2m security put`).
+    #[arg(long, value_name = "HEX")]
+    psk_key: Option<String>,
 }
 
 #[tokio::main]
@@ -32,6 +37,17 @@ async fn main() -> anyhow::Result<()> {
     for i in 1..=args.count {
         let mut config = SimConfig::new(format!("{}{i:04}", args.prefix), args.server);
         config.lifetime = args.lifetime;
+        if let Some(key) = &args.psk_key {
+            let key = (0..key.len())
+                .step_by(2)
+                .map(|i| {
+                    key.get(i..i + 2)
+                        .and_then(|b| u8::from_str_radix(b, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(|| anyhow::anyhow!("--psk-key is not hex"))?;
+            config.psk = Some((format!("{}-id", config.endpoint), key));
+        }
         // Distinct loopback source addresses, as real devices have distinct addresses.
         config.bind = SocketAddr::from(([127, 0, 1, (i % 250) as u8 + 1], 0));
         let device = SimDevice::start(config).await?;

@@ -42,8 +42,11 @@ pub const PSK_SUITES: [CipherSuiteId; 3] = [
     CipherSuiteId::Tls_Psk_With_Aes_128_Gcm_Sha256,
 ];
 
-/// Largest decrypted datagram kept (CoAP over DTLS stays below the record size).
-const MAX_PLAINTEXT: usize = 16_384;
+/// Largest decrypted datagram taken from a connection. CoAP over DTLS stays within the path MTU
+/// (LwM2M clients use 1,280 or less; block-wise keeps payloads at 1,024): a larger record is
+/// dropped, the association stays. One such buffer per association is most of the memory we add
+/// to webrtc-dtls's own, so it is not sized for the 16 KiB record maximum.
+const MAX_PLAINTEXT: usize = 2048;
 
 #[derive(Debug, Clone)]
 pub struct DtlsConfig {
@@ -320,6 +323,9 @@ async fn handshake(
                 {
                     break;
                 }
+            }
+            Err(webrtc_dtls::Error::ErrBufferTooSmall) => {
+                tracing::debug!(%peer, "record larger than {MAX_PLAINTEXT} bytes dropped");
             }
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "DTLS association closed");
