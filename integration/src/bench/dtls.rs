@@ -49,6 +49,16 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds (user + system) process `pid` has used (`/proc/<pid>/stat`, 100 ticks/s).
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Stores one PSK credential per device straight in Postgres and asks every node for a full
 /// reload (`SecurityChanged` with no endpoint).
 async fn provision(cluster: &Cluster, prefix: &str, n: usize) -> Result<(), BenchError> {
@@ -91,6 +101,7 @@ pub async fn run(
     provision(cluster, &prefix, cfg.devices).await?;
     let pid = cluster.node.proc.pid();
     let rss_before = rss_kib(pid).unwrap_or(0);
+    let cpu_before = cpu_secs(pid).unwrap_or(0.0);
 
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(
@@ -138,6 +149,7 @@ pub async fn run(
         }
     }
     let elapsed = started.elapsed();
+    let node_cpu = cpu_secs(pid).unwrap_or(0.0) - cpu_before;
     progress.finish().await;
     // Let the node settle (allocator, finished tasks) before reading its memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -159,6 +171,9 @@ pub async fn run(
             "registrations_per_s",
             registered as f64 / elapsed.as_secs_f64(),
         )
+        // What the node alone would do with the CPU the simulated clients take here.
+        .add("node_cpu_s", node_cpu)
+        .add("per_node_cpu_s", registered as f64 / node_cpu.max(0.001))
         .add("node_rss_before_kib", rss_before as f64)
         .add("node_rss_after_kib", rss_after as f64)
         .add(

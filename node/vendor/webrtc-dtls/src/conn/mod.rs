@@ -41,7 +41,9 @@ use crate::state::*;
 pub(crate) const INITIAL_TICKER_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const COOKIE_LENGTH: usize = 20;
 pub(crate) const DEFAULT_NAMED_CURVE: NamedCurve = NamedCurve::X25519;
-pub(crate) const INBOUND_BUFFER_SIZE: usize = 8192;
+// lwm2m-cluster patch: 8192 upstream. One such buffer per connection; a datagram larger than
+// this is cut and then fails to decrypt (CoAP over DTLS stays within the path MTU).
+pub(crate) const INBOUND_BUFFER_SIZE: usize = 2048;
 // Default replay protection window is specified by RFC 6347 Section 4.1.2.6
 pub(crate) const DEFAULT_REPLAY_PROTECTION_WINDOW: usize = 64;
 
