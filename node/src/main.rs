@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use lwm2m_node::config::{Args, Command};
+use lwm2m_node::observe::{Observations, Publisher};
 use lwm2m_node::registration::RegistrationHandler;
 use lwm2m_node::registry::Registry;
 use lwm2m_node::routing::Router;
@@ -39,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let client = bus::connect(&config.nats_url, &config.node_id).await?;
     let js = async_nats::jetstream::new(client.clone());
     bus::ensure_reg_stream(&js).await?;
+    bus::ensure_notify_stream(&js).await?;
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -58,7 +60,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind {}", config.coap_listen))?;
     let coap_shutdown = CancellationToken::new();
-    let (coap, incoming, coap_task) = udp::start(
+    let udp::Started {
+        handle: coap,
+        incoming,
+        observed,
+        task: coap_task,
+    } = udp::start(
         socket,
         lwm2m_core::coap::Config::default(),
         20_000,
@@ -78,6 +85,18 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(owned = registry.len(), "ownership restored");
 
+    let publisher = Publisher::start(js.clone(), shutdown.clone());
+    let observations = Observations::new(
+        coap.clone(),
+        pool.clone(),
+        model.clone(),
+        registry.clone(),
+        publisher,
+    );
+    let restored = observations.restore(None).await;
+    tracing::info!(restored, "stored observations restored");
+    tracker.spawn(observations.clone().run(observed, shutdown.clone()));
+
     let leases = lwm2m_node::leases::Leases::default();
     let router = Router::new(
         registry.clone(),
@@ -89,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         },
         model,
         leases.clone(),
+        observations.clone(),
     );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));
     tracker.spawn(leases.run(client.clone(), shutdown.clone()));
@@ -116,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         store: store.clone(),
         registry: registry.clone(),
         coap: coap.clone(),
+        observations: observations.clone(),
     });
     let requests = TaskTracker::new();
     let accept = tokio::spawn(lwm2m_node::inbound::run(

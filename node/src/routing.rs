@@ -21,8 +21,17 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::observe::{Observations, Stream, StreamItem};
 use crate::registry::{Registry, Target};
 use crate::udp::CoapHandle;
+
+/// How a routed operation turned out.
+enum Outcome {
+    /// One Result, the end of the call.
+    Done(BusResult),
+    /// A streaming observation: its initial response, then notifications until the call ends.
+    Streaming(Stream),
+}
 
 /// Early cancels remembered at most, and for how long.
 const EARLY_CANCELS: usize = 10_000;
@@ -40,6 +49,7 @@ pub struct Router {
     model: Arc<ModelRegistry>,
     /// Heartbeats of the gateways that hold calls.
     leases: crate::leases::Leases,
+    observations: Arc<Observations>,
     /// Cancels that arrived before their request, by ticket.
     early_cancels: Mutex<HashMap<String, std::time::Instant>>,
     /// Tickets of calls in progress → how to cancel them.
@@ -55,6 +65,7 @@ impl Router {
         limits: crate::ops::Limits,
         model: Arc<ModelRegistry>,
         leases: crate::leases::Leases,
+        observations: Arc<Observations>,
     ) -> Arc<Router> {
         Arc::new(Router {
             registry,
@@ -63,6 +74,7 @@ impl Router {
             limits,
             model,
             leases,
+            observations,
             calls: Mutex::new(HashMap::new()),
             early_cancels: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
@@ -170,9 +182,9 @@ impl Router {
                         }
                         // The device may have come back from another address.
                         let target = self.registry.get(&req.endpoint).unwrap_or(target);
-                        self.execute(&target, req.operation.clone()).await
+                        self.execute(&req.endpoint, &target, req.operation.clone()).await
                     }
-                    None => self.execute(&target, req.operation.clone()).await,
+                    None => self.execute(&req.endpoint, &target, req.operation.clone()).await,
                 }
             };
             let result = tokio::select! {
@@ -182,13 +194,19 @@ impl Router {
                     tracing::info!(gateway = %req.gateway, "gateway lost its lease, dropping the call");
                     None
                 }
-                _ = tokio::time::sleep(deadline) => Some(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" })),
+                _ = tokio::time::sleep(deadline) => Some(Outcome::Done(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" }))),
             };
             drop(slot);
-            self.lock().remove(&req.ticket);
-            if let Some(result) = result {
-                self.reply(&reply_to, route_reply::Reply::Result(result)).await;
+            match result {
+                Some(Outcome::Done(result)) => {
+                    self.reply(&reply_to, route_reply::Reply::Result(result)).await;
+                }
+                Some(Outcome::Streaming(stream)) => {
+                    self.stream(&reply_to, &req.gateway, stream, &token).await;
+                }
+                None => {}
             }
+            self.lock().remove(&req.ticket);
         }
         .instrument(span)
         .await
@@ -226,13 +244,70 @@ impl Router {
         }
     }
 
-    async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {
-        match op {
+    async fn execute(
+        &self,
+        endpoint: &str,
+        target: &Target,
+        op: Option<route_request::Operation>,
+    ) -> Outcome {
+        use route_request::Operation;
+        let obs = &self.observations;
+        Outcome::Done(match op {
+            Some(Operation::Observe(o)) => {
+                return match obs.start_stream(endpoint, target, &o).await {
+                    Ok(stream) => Outcome::Streaming(stream),
+                    Err(r) => Outcome::Done(r),
+                }
+            }
+            Some(Operation::CreateObservation(c)) => obs.create_durable(endpoint, target, &c).await,
+            Some(Operation::DeleteObservation(d)) => obs.delete_durable(&d.observation_id).await,
             Some(op) => {
                 crate::ops::execute(&self.coap, target, op, &self.limits, &self.model).await
             }
             None => error_result(error::Kind::BadRequest, "no operation"),
+        })
+    }
+
+    /// The life of a streaming observation after its initial response: every notification goes
+    /// to the caller's reply subject until the caller cancels, its gateway loses its lease, or
+    /// the observation ends on the device. Then the device is told (RFC 7641 §3.6).
+    async fn stream(
+        &self,
+        reply_to: &async_nats::Subject,
+        gateway: &str,
+        mut stream: Stream,
+        token: &CancellationToken,
+    ) {
+        let initial = stream.initial.clone();
+        let first = BusResult {
+            coap_code: initial.coap_code.clone(),
+            error: None,
+            response: Some(lwm2m_proto::v1::bus::result::Response::Observe(initial)),
+        };
+        self.reply(reply_to, route_reply::Reply::Result(first))
+            .await;
+        tracing::info!("streaming observation started");
+        loop {
+            tokio::select! {
+                item = stream.items.recv() => match item {
+                    Some(StreamItem::Notification(n)) => {
+                        self.reply(reply_to, route_reply::Reply::Notification(n)).await;
+                    }
+                    Some(StreamItem::Ended(end)) => {
+                        self.reply(reply_to, route_reply::Reply::Result(end)).await;
+                        break;
+                    }
+                    None => break,
+                },
+                _ = token.cancelled() => break,
+                _ = self.leases.lost(gateway) => {
+                    tracing::info!(%gateway, "gateway lost its lease, ending the observation");
+                    break;
+                }
+            }
         }
+        self.observations.end(stream.id).await;
+        tracing::info!("streaming observation ended");
     }
 
     async fn nack(&self, m: &async_nats::Message, reason: nack::Reason, message: &str) {

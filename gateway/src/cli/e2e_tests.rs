@@ -171,6 +171,46 @@ impl DeviceService for Fake {
     ) -> Result<Response<WriteCompositeResponse>, Status> {
         Err(Status::unimplemented("not used by the CLI"))
     }
+
+    type ObserveStream = Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;
+
+    async fn observe(
+        &self,
+        _: Request<ObserveRequest>,
+    ) -> Result<Response<Self::ObserveStream>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn create_observation(
+        &self,
+        _: Request<CreateObservationRequest>,
+    ) -> Result<Response<CreateObservationResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn delete_observation(
+        &self,
+        _: Request<DeleteObservationRequest>,
+    ) -> Result<Response<DeleteObservationResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn list_observations(
+        &self,
+        _: Request<ListObservationsRequest>,
+    ) -> Result<Response<ListObservationsResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    type SubscribeNotificationsStream =
+        Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;
+
+    async fn subscribe_notifications(
+        &self,
+        _: Request<SubscribeNotificationsRequest>,
+    ) -> Result<Response<Self::SubscribeNotificationsStream>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
 }
 
 async fn serve(fake: Fake) -> String {

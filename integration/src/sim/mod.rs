@@ -77,7 +77,12 @@ impl SimDevice {
     pub async fn start(config: SimConfig) -> Result<SimDevice, SimError> {
         let socket = UdpSocket::bind(config.bind).await?;
         let shutdown = CancellationToken::new();
-        let (coap, incoming, _task) = udp::start(
+        let udp::Started {
+            handle: coap,
+            incoming,
+            observed,
+            ..
+        } = udp::start(
             socket,
             lwm2m_core::coap::Config::default(),
             64,
