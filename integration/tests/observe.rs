@@ -182,7 +182,7 @@ async fn durable_observation_survives_gateway_restart_node_kill_and_resume() {
     let mut sub = subscribe(&mut api, &ep, Some(Start::FromTime(since))).await;
     let mut seen = vec![];
     let mut last_seq = 0;
-    let mut take = |n: Notification, seen: &mut Vec<i64>, last: &mut u64| {
+    let take = |n: Notification, seen: &mut Vec<i64>, last: &mut u64| {
         assert!(n.sequence > *last, "sequences increase");
         assert_eq!(n.observation_id, obs.id);
         *last = n.sequence;

@@ -12,6 +12,7 @@
 
 pub mod baseline;
 pub mod cluster;
+pub mod notify;
 pub mod reads;
 pub mod report;
 pub mod stats;

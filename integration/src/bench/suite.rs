@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::baseline::{self, BaselineConfig};
 use super::cluster::Cluster;
+use super::notify::{self, NotifyConfig, NotifyOutcome};
 use super::reads::{self, Fleet, ReadsConfig, ReadsOutcome};
 use super::report::{Report, Scenario};
 use super::storm::{self, StormConfig, StormOutcome};
@@ -18,6 +19,7 @@ pub struct SuiteConfig {
     /// Closed-loop reads; the open-loop run uses the same devices at `open_rate`.
     pub reads: ReadsConfig,
     pub open_rate: f64,
+    pub notify: NotifyConfig,
 }
 
 /// What the suite observed, for the smoke checks.
@@ -25,6 +27,7 @@ struct Observed {
     storm: StormOutcome,
     reads: ReadsOutcome,
     open: ReadsOutcome,
+    notify: NotifyOutcome,
 }
 
 /// Baselines, then one node + gateway for the storm and both read runs; the servers are stopped
@@ -50,7 +53,16 @@ async fn run_suite(svc: Services, cfg: &SuiteConfig) -> Result<(Report, Observed
         };
         let (s, open) = reads::run(&cluster, &fleet, &open_cfg).await?;
         report.scenarios.push(s);
-        Ok::<_, BenchError>(Observed { storm, reads, open })
+        drop(fleet);
+        let (s, notify) = notify::run(&cluster, &cfg.notify).await?;
+        prefixes.push(notify.prefix.clone());
+        report.scenarios.push(s);
+        Ok::<_, BenchError>(Observed {
+            storm,
+            reads,
+            open,
+            notify,
+        })
     }
     .await;
     cluster.stop_and_forget(&prefixes).await?;
@@ -87,6 +99,11 @@ pub fn compare(report: &mut Report) {
         ("nats_request_reply", "p50_ms"),
     );
     report.compare(
+        "notifications/s reaching NATS ÷ UDP echo/s",
+        ("notify", "notifications_per_s"),
+        ("udp_echo", "requests_per_s"),
+    );
+    report.compare(
         "durable registrations/s ÷ UDP echo/s",
         ("storm", "registrations_per_s"),
         ("udp_echo", "requests_per_s"),
@@ -119,6 +136,12 @@ pub fn smoke_config() -> SuiteConfig {
             connections: 1,
         },
         open_rate: 200.0,
+        notify: NotifyConfig {
+            devices: 20,
+            rate: 200.0,
+            duration,
+            confirmable: true,
+        },
     }
 }
 
@@ -142,7 +165,8 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
         }
         let rate = get("requests_per_s")
             .max(get("reads_per_s"))
-            .max(get("registrations_per_s"));
+            .max(get("registrations_per_s"))
+            .max(get("notifications_per_s"));
         check(rate > 0.0, format!("{}: no throughput", s.name));
     }
     let n = cfg.storm.devices as u64;
@@ -177,6 +201,13 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
             ),
         );
     }
+    check(
+        seen.notify.sent > 0 && seen.notify.received == seen.notify.sent,
+        format!(
+            "notify: devices sent {} notifications, {} reached NATS",
+            seen.notify.sent, seen.notify.received
+        ),
+    );
     if failures.is_empty() {
         Ok(report)
     } else {

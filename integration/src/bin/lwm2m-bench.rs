@@ -14,6 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lwm2m_integration::bench::baseline::{self, BaselineConfig};
 use lwm2m_integration::bench::cluster::Cluster;
+use lwm2m_integration::bench::notify::{self, NotifyConfig};
 use lwm2m_integration::bench::reads::{self, Fleet, ReadsConfig};
 use lwm2m_integration::bench::report::Report;
 use lwm2m_integration::bench::storm::{self, StormConfig};
@@ -58,6 +59,20 @@ enum Cmd {
         #[arg(long, default_value_t = 4)]
         connections: usize,
     },
+    /// Notifications: devices with a durable observation notify at --rate in total; counts what
+    /// reaches a NATS subscriber and the end-to-end latency.
+    Notify {
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Notifications per second, all devices together.
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// CON notifications instead of NON.
+        #[arg(long)]
+        confirmable: bool,
+    },
     /// The raw pieces: NATS request-reply, tonic unary, UDP echo.
     Baseline {
         #[arg(long, default_value_t = 64)]
@@ -83,6 +98,11 @@ enum Cmd {
         rate: f64,
         #[arg(long, default_value_t = 4)]
         connections: usize,
+        /// Devices and total rate of the notification scenario.
+        #[arg(long, default_value_t = 1_000)]
+        notify_devices: usize,
+        #[arg(long, default_value_t = 20_000.0)]
+        notify_rate: f64,
     },
     /// Every scenario with tiny parameters; fails unless nothing failed and the counts add up.
     Smoke,
@@ -171,6 +191,24 @@ async fn main() -> anyhow::Result<()> {
             cluster.stop_and_forget(&prefixes).await?;
             report.scenarios.push(result?.1?.0);
         }
+        Cmd::Notify {
+            devices,
+            rate,
+            duration,
+            confirmable,
+        } => {
+            let cfg = NotifyConfig {
+                devices,
+                rate,
+                duration: secs(duration)?,
+                confirmable,
+            };
+            let cluster = Cluster::start(svc, true).await?;
+            let result = notify::run(&cluster, &cfg).await;
+            let prefixes: Vec<String> = result.iter().map(|(_, o)| o.prefix.clone()).collect();
+            cluster.stop_and_forget(&prefixes).await?;
+            report.scenarios.push(result?.0);
+        }
         Cmd::Baseline {
             concurrency,
             duration,
@@ -191,6 +229,8 @@ async fn main() -> anyhow::Result<()> {
             duration,
             rate,
             connections,
+            notify_devices,
+            notify_rate,
         } => {
             let duration = secs(duration)?;
             let cfg = SuiteConfig {
@@ -212,6 +252,12 @@ async fn main() -> anyhow::Result<()> {
                     connections,
                 },
                 open_rate: rate,
+                notify: NotifyConfig {
+                    devices: notify_devices,
+                    rate: notify_rate,
+                    duration,
+                    confirmable: false,
+                },
             };
             report = suite::all(svc, &cfg).await?;
         }
