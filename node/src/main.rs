@@ -56,8 +56,7 @@ async fn main() -> anyhow::Result<()> {
         &store_tracker,
     );
 
-    let socket = tokio::net::UdpSocket::bind(config.coap_listen)
-        .await
+    let socket = udp::bind(config.coap_listen, udp::RECV_BUFFER)
         .with_context(|| format!("bind {}", config.coap_listen))?;
     let coap_shutdown = CancellationToken::new();
     let udp::Started {

@@ -231,6 +231,23 @@ impl Drop for CancelGuard {
     }
 }
 
+/// Receive buffer asked for the node's socket: a burst of datagrams (a notification storm, a
+/// registration storm) waits in the kernel instead of being dropped while the loop is busy. The
+/// kernel caps it at `net.core.rmem_max`.
+pub const RECV_BUFFER: usize = 4 << 20;
+
+/// A UDP socket bound to `addr` with a receive buffer of `recv_buffer` bytes.
+pub fn bind(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(recv_buffer) {
+        tracing::warn!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Starts the driver on `socket`. Inbound requests arrive on the returned receiver; when it is
 /// full the driver answers 5.03 itself (backpressure instead of memory growth).
 pub fn start(
