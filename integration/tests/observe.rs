@@ -334,3 +334,52 @@ async fn send_arrives_on_the_notification_stream() {
     assert_eq!(n.values.len(), 2);
     assert!(n.sequence > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_wakes_a_queue_mode_device() {
+    let svc = Services::get();
+    let node = start_node(
+        &svc,
+        &unique("node"),
+        free_udp_port(),
+        &["--awake-window", "1"],
+    );
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let ep = unique("sim-qnotify");
+    let mut cfg = sim(&ep, &node);
+    cfg.queue_mode = true;
+    let dev = SimDevice::start(cfg).await.unwrap();
+    dev.register().await.unwrap();
+    let mut api = grpc(&gw.url).await;
+    api.create_observation(CreateObservationRequest {
+        endpoint: ep.clone(),
+        paths: vec!["/3/0/9".into()],
+        content_format: 0,
+    })
+    .await
+    .expect("CreateObservation while awake");
+    // The Observe itself was a GET the device answered.
+    let answered = dev.reads_answered();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    let mut read = tonic::Request::new(lwm2m_proto::v1::ReadRequest {
+        endpoint: ep.clone(),
+        path: "/3/0/0".into(),
+        content_format: 0,
+        text_plain: false,
+    });
+    read.set_timeout(Duration::from_secs(20));
+    let call = tokio::spawn(async move { api.read(read).await });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(
+        !call.is_finished(),
+        "the read waits while the device sleeps"
+    );
+    assert_eq!(dev.reads_answered(), answered);
+
+    change(&dev, 5).await;
+    let r = tokio::time::timeout(STEP, call).await.unwrap().unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    // The notification (an answer to the stored GET) and the queued read.
+    assert!(dev.reads_answered() >= answered + 2);
+}
