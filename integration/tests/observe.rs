@@ -383,3 +383,63 @@ async fn a_notification_wakes_a_queue_mode_device() {
     // The notification (an answer to the stored GET) and the queued read.
     assert!(dev.reads_answered() >= answered + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_gateway_or_a_passed_deadline_ends_the_observation_on_the_device() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let mut gw = start_gateway(&svc, &unique("gw"), &[]);
+    let ep = unique("sim-lease");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+    let observe = || ObserveRequest {
+        endpoint: ep.clone(),
+        paths: vec!["/3/0/9".into()],
+        content_format: 0,
+    };
+
+    // The gateway dies (kill -9: no cancel is ever published); its lease ends the observation.
+    let mut api = grpc(&gw.url).await;
+    let mut stream = api.observe(observe()).await.expect("Observe").into_inner();
+    next(&mut stream).await;
+    assert_eq!(dev.observers(), 1);
+    gw.proc.kill9();
+    // Lease: 3 s without heartbeats. Notifications keep the device's side honest meanwhile.
+    let gone = eventually(Duration::from_secs(15), || async {
+        dev.objects().insert("/3/0/9", Value::Integer(7)).unwrap();
+        dev.notify(true).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (dev.observers() == 0).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the observation outlived its gateway");
+
+    // The caller's deadline ends the stream with DEADLINE_EXCEEDED and the observation too.
+    let gw2 = start_gateway(&svc, &unique("gw2"), &[]);
+    let mut api = grpc(&gw2.url).await;
+    let mut req = tonic::Request::new(observe());
+    req.set_timeout(Duration::from_secs(2));
+    let mut stream = api.observe(req).await.expect("Observe").into_inner();
+    next(&mut stream).await;
+    let end = tokio::time::timeout(STEP, async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    assert!(end.is_err(), "ends with a status: {end:?}");
+    let gone = eventually(STEP, || async {
+        dev.notify(true).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        (dev.observers() == 0).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the observation outlived the call's deadline"
+    );
+}

@@ -287,6 +287,9 @@ impl Router {
         self.reply(reply_to, route_reply::Reply::Result(first))
             .await;
         tracing::info!("streaming observation started");
+        // One lease future for the whole stream: `lost` renews the lease when it starts.
+        let lost = self.leases.lost(gateway);
+        tokio::pin!(lost);
         loop {
             tokio::select! {
                 item = stream.items.recv() => match item {
@@ -300,7 +303,7 @@ impl Router {
                     None => break,
                 },
                 _ = token.cancelled() => break,
-                _ = self.leases.lost(gateway) => {
+                _ = &mut lost => {
                     tracing::info!(%gateway, "gateway lost its lease, ending the observation");
                     break;
                 }
