@@ -16,6 +16,7 @@ pub mod notify;
 pub mod reads;
 pub mod report;
 pub mod stats;
+pub mod steady;
 pub mod storm;
 pub mod suite;
 
