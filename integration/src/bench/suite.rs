@@ -8,6 +8,7 @@ use super::cluster::Cluster;
 use super::notify::{self, NotifyConfig, NotifyOutcome};
 use super::reads::{self, Fleet, ReadsConfig, ReadsOutcome};
 use super::report::{Report, Scenario};
+use super::steady::{self, SteadyConfig};
 use super::storm::{self, StormConfig, StormOutcome};
 use super::BenchError;
 use crate::harness::Services;
@@ -20,6 +21,8 @@ pub struct SuiteConfig {
     pub reads: ReadsConfig,
     pub open_rate: f64,
     pub notify: NotifyConfig,
+    /// Steady state (scenario 2); `None` in `all`, which has no worker processes to spare.
+    pub steady: Option<SteadyConfig>,
 }
 
 /// What the suite observed, for the smoke checks.
@@ -57,6 +60,12 @@ async fn run_suite(svc: Services, cfg: &SuiteConfig) -> Result<(Report, Observed
         let (s, notify) = notify::run(&cluster, &cfg.notify).await?;
         prefixes.push(notify.prefix.clone());
         report.scenarios.push(s);
+        if let Some(steady_cfg) = &cfg.steady {
+            let exe = std::env::current_exe()?;
+            let (s, prefix) = steady::run(&cluster, steady_cfg, &exe).await?;
+            prefixes.push(prefix);
+            report.scenarios.push(s);
+        }
         Ok::<_, BenchError>(Observed {
             storm,
             reads,
@@ -142,6 +151,11 @@ pub fn smoke_config() -> SuiteConfig {
             duration,
             confirmable: true,
         },
+        steady: Some(SteadyConfig {
+            devices: 100,
+            lifetime: 2,
+            duration: Duration::from_secs(3),
+        }),
     }
 }
 
@@ -166,7 +180,13 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
         let rate = get("requests_per_s")
             .max(get("reads_per_s"))
             .max(get("registrations_per_s"))
-            .max(get("notifications_per_s"));
+            .max(get("notifications_per_s"))
+            .max(get("updates_per_s"));
+        for k in ["update_errors", "register_failed"] {
+            if let Some(v) = s.get(k) {
+                check(v == 0.0, format!("{}: {k} = {v}", s.name));
+            }
+        }
         check(rate > 0.0, format!("{}: no throughput", s.name));
     }
     let n = cfg.storm.devices as u64;
@@ -199,6 +219,14 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
                 "{name}: devices answered {answered} reads, callers got {}",
                 r.ok
             ),
+        );
+    }
+    if let (Some(cfg_steady), Some(st)) = (&cfg.steady, report.find("steady")) {
+        let registered = st.get("devices_registered").unwrap_or(0.0);
+        let rows = st.get("registrations_in_postgres").unwrap_or(0.0);
+        check(
+            registered == cfg_steady.devices as f64 && rows == registered,
+            format!("steady: {registered} devices registered, {rows} rows in Postgres"),
         );
     }
     check(

@@ -320,6 +320,7 @@ async fn main() -> anyhow::Result<()> {
                     duration,
                     confirmable: false,
                 },
+                steady: None,
             };
             report = suite::all(svc, &cfg).await?;
         }
