@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
     tracker.spawn(ownership::run(
         client.clone(),
         registry.clone(),
+        observations.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(expiry::run(
