@@ -443,3 +443,64 @@ async fn a_dead_gateway_or_a_passed_deadline_ends_the_observation_on_the_device(
         "the observation outlived the call's deadline"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_observes_and_manages_durable_observations() {
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let ep = unique("sim-cli");
+    let dev = SimDevice::start(sim(&ep, &node)).await.unwrap();
+    dev.register().await.unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(binary("lwm2m"));
+        c.arg("--gateway")
+            .arg(&gw.url)
+            .args(args)
+            .kill_on_drop(true);
+        c
+    };
+
+    // `observe --count 2`: the initial value and one notification, then it leaves.
+    let observe = cli(&["observe", &ep, "/3/0/9", "--count", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let gone = eventually(STEP, || async { (dev.observers() == 1).then_some(()) }).await;
+    assert!(gone.is_some(), "the CLI did not observe");
+    change(&dev, 21).await;
+    let out = tokio::time::timeout(STEP, observe.wait_with_output())
+        .await
+        .expect("observe --count 2 ends")
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("/3/0/9=100") && lines[1].contains("/3/0/9=21"),
+        "{text}"
+    );
+
+    // observation create / list / delete.
+    let out = cli(&["--json", "observation", "create", &ep, "/3/0/9"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = doc["observation"]["id"].as_str().unwrap().to_string();
+    let out = cli(&["observation", "list", "--endpoint", &ep])
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let out = cli(&["observation", "delete", &id]).output().await.unwrap();
+    assert!(out.status.success());
+    let out = cli(&["observation", "delete", &id]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "a second delete is NOT_FOUND");
+}

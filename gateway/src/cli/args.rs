@@ -87,6 +87,8 @@ pub enum Command {
     },
     #[command(flatten)]
     Manage(ManageCommand),
+    #[command(flatten)]
+    Report(super::report::ReportCommand),
 }
 
 /// Device management commands (Write, Execute, Create, Delete, Discover, Write-Attributes);

@@ -80,7 +80,7 @@ impl DeviceService for Fake {
         r: Request<WatchRegistrationsRequest>,
     ) -> Result<Response<Self::WatchRegistrationsStream>, Status> {
         let start = match r.into_inner().start {
-            Some(Start::FromSequence(n)) => Some(n),
+            Some(watch_registrations_request::Start::FromSequence(n)) => Some(n),
             _ => None,
         };
         let mut seen = self.0.lock().unwrap();
@@ -274,9 +274,10 @@ async fn watch_resumes_from_the_last_sequence_plus_one() {
     let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5))
         .await
         .unwrap();
-    let run = watch(
+    let run = follow(
         &mut client,
-        Some(Start::FromSequence(1)),
+        Feed::Registrations,
+        Resume::Sequence(1),
         true,
         Duration::from_secs(5),
     );
