@@ -54,7 +54,10 @@ pub async fn run(
         if dropped {
             tracing::info!(endpoint = %reg.endpoint, new_owner = %reg.owner_node, "endpoint no longer owned here");
             observations
-                .end_endpoint(&reg.endpoint, "the registration ended or moved to another node")
+                .end_endpoint(
+                    &reg.endpoint,
+                    "the registration ended or moved to another node",
+                )
                 .await;
         }
     }

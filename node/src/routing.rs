@@ -17,7 +17,7 @@ use lwm2m_proto::v1::bus::{
     Result as BusResult, RouteReply, RouteRequest,
 };
 use prost::Message;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -100,7 +100,7 @@ impl Router {
                 Some(m) = routed.recv() => {
                     let me = self.clone();
                     match self.slots.clone().try_acquire_owned() {
-                        Ok(permit) => { tokio::spawn(async move { me.serve(m).await; drop(permit); }); }
+                        Ok(permit) => { tokio::spawn(async move { me.serve(m, permit).await; }); }
                         Err(_) => { tokio::spawn(async move { me.nack(&m, nack::Reason::Overloaded, "node overloaded").await; }); }
                     }
                 }
@@ -123,7 +123,8 @@ impl Router {
         }
     }
 
-    async fn serve(self: Arc<Self>, m: async_nats::Message) {
+    /// `permit`: this call's slot among the node's routed requests in progress.
+    async fn serve(self: Arc<Self>, m: async_nats::Message, permit: OwnedSemaphorePermit) {
         let Some(reply_to) = m.reply.clone() else {
             return;
         };
@@ -202,6 +203,10 @@ impl Router {
                     self.reply(&reply_to, route_reply::Reply::Result(result)).await;
                 }
                 Some(Outcome::Streaming(stream)) => {
+                    // A stream lasts as long as its caller wants: it must not hold one of the
+                    // slots that bound requests in progress, or long-lived observations would
+                    // starve every other call.
+                    drop(permit);
                     self.stream(&reply_to, &req.gateway, stream, &token).await;
                 }
                 None => {}
