@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let files = [
         "lwm2m/v1/model.proto",
+        "lwm2m/v1/observe.proto",
         "lwm2m/v1/device.proto",
         "lwm2m/v1/bus.proto",
         "lwm2m/v1/security.proto",

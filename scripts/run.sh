@@ -21,8 +21,12 @@ pids=()
 cleanup() {
   trap - INT TERM EXIT
   echo "stopping (pids ${pids[*]:-})" >&2
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  # Last started first: the fleet de-registers while its node still answers.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    p=${pids[$i]}
+    [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+    [ -n "$p" ] && wait "$p" 2>/dev/null || true
+  done
 }
 trap cleanup INT TERM EXIT
 
@@ -61,6 +65,8 @@ Try (in another shell, with LWM2M_GATEWAY=$LWM2M_GATEWAY):
   $bin/lwm2m read sim-0001 /3/0
   $bin/lwm2m read sim-0001 /3/0/0 --format text
   $bin/lwm2m watch --from-seq 1
+  $bin/lwm2m observe sim-0001 /3/0/9
+  $bin/lwm2m observation create sim-0001 /3/0/9 && $bin/lwm2m notifications --from-seq 1
 A real client (for example libcoap): coap-client-notls -m post -t 40 -e '</1/0>,</3/0>' 'coap://127.0.0.1:$coap_port/rd?ep=my-device&lt=300&lwm2m=1.1'
 
 == lwm2m list ==
@@ -69,6 +75,9 @@ TXT
 echo
 echo "== lwm2m read sim-0001 /3/0 =="
 "$bin/lwm2m" read sim-0001 /3/0
+echo
+echo "== lwm2m observe sim-0001 /3/0/9 --count 1 =="
+"$bin/lwm2m" observe sim-0001 /3/0/9 --count 1
 echo
 echo "Running. Ctrl-C stops the node, the gateway and the fleet (Postgres and NATS keep running)."
 if [ -n "${RUN_ONCE:-}" ]; then exit 0; fi

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod deadline;
 pub mod replies;
+pub mod reporting;
 pub mod route;
 pub mod security;
 pub mod service;

@@ -11,9 +11,6 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-/// Replies a call can have queued (Ack, Result, and a few strays from other nodes).
-const PER_CALL: usize = 8;
-
 type Calls = Arc<Mutex<HashMap<String, mpsc::Sender<async_nats::Message>>>>;
 
 #[derive(Clone)]
@@ -64,9 +61,9 @@ impl Replies {
         Ok(Replies { prefix, calls })
     }
 
-    /// Registers a call; its replies arrive on the returned receiver.
-    pub fn register(&self, ticket: &str) -> CallReplies {
-        let (tx, rx) = mpsc::channel(PER_CALL);
+    /// Registers a call; its replies (up to `capacity` unread) arrive on the returned receiver.
+    pub fn register(&self, ticket: &str, capacity: usize) -> CallReplies {
+        let (tx, rx) = mpsc::channel(capacity);
         lock(&self.calls).insert(ticket.to_string(), tx);
         CallReplies {
             subject: format!("{}.{ticket}", self.prefix),

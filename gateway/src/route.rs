@@ -8,15 +8,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use lwm2m_proto::subjects::{device_cancel, device_requests, gateway_heartbeat, TICKET_HEADER};
 use lwm2m_proto::v1::bus::{
-    nack, route_reply, route_request, Cancel, Result as BusResult, RouteReply, RouteRequest,
+    nack, result, route_reply, route_request, Cancel, Result as BusResult, RouteReply, RouteRequest,
 };
+use lwm2m_proto::v1::Notification;
 use prost::Message;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::Status;
 use tracing::Instrument;
 
-use crate::replies::Replies;
+use crate::replies::{CallReplies, Replies};
+
+/// Replies a one-shot call can have queued (Ack, Result, and a few strays from other nodes).
+const PER_CALL: usize = 8;
+/// Notifications a streaming call buffers between the node and the caller.
+const STREAM_BUFFER: usize = 256;
 
 #[derive(Clone)]
 pub struct RouteClient {
@@ -67,7 +74,141 @@ impl RouteClient {
         deadline: Instant,
         ticket: String,
     ) -> Result<BusResult, Status> {
-        let mut replies = self.replies.register(&ticket);
+        let mut call = self
+            .open(endpoint, operation, deadline, ticket, PER_CALL)
+            .await?;
+        if let Some(r) = call.early.take() {
+            return Ok(r);
+        }
+        // 2. Result from the device, until the deadline.
+        loop {
+            match tokio::time::timeout_at(deadline, call.replies.rx.recv()).await {
+                Ok(Some(m)) => match decode(&m.payload)? {
+                    route_reply::Reply::Result(r) => {
+                        call.guard.armed = false;
+                        return Ok(r);
+                    }
+                    _ => continue,
+                },
+                Ok(None) => return Err(closed(endpoint)),
+                Err(_) => {
+                    tracing::info!("deadline exceeded; cancelling on the node");
+                    return Err(Status::deadline_exceeded(format!(
+                        "{endpoint}: the device did not answer before the deadline"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Routes a streaming Observe: returns the initial notification (within `first_deadline`)
+    /// and a receiver of the later ones. The stream ends with an error when the device ends the
+    /// observation, or at `until` (the caller's deadline); dropping the receiver (the caller went
+    /// away) publishes Cancel, and the node cancels the observation on the device.
+    pub async fn observe(
+        &self,
+        endpoint: &str,
+        operation: route_request::Operation,
+        first_deadline: Instant,
+        until: Option<Instant>,
+    ) -> Result<(Notification, mpsc::Receiver<Result<Notification, Status>>), Status> {
+        let ticket = format!("{:032x}", rand::random::<u128>());
+        let span = tracing::info_span!("observe", %ticket, %endpoint);
+        let mut call = self
+            .open(endpoint, operation, first_deadline, ticket, STREAM_BUFFER)
+            .instrument(span.clone())
+            .await?;
+        let first = match call.early.take() {
+            Some(r) => r,
+            None => loop {
+                match tokio::time::timeout_at(first_deadline, call.replies.rx.recv()).await {
+                    Ok(Some(m)) => match decode(&m.payload)? {
+                        route_reply::Reply::Result(r) => break r,
+                        _ => continue,
+                    },
+                    Ok(None) => return Err(closed(endpoint)),
+                    Err(_) => {
+                        return Err(Status::deadline_exceeded(format!(
+                            "{endpoint}: the device did not answer the Observe before the deadline"
+                        )))
+                    }
+                }
+            },
+        };
+        if let Some(status) = crate::status::status_for_result(endpoint, &first) {
+            call.guard.armed = false;
+            return Err(status);
+        }
+        let Some(result::Response::Observe(initial)) = first.response else {
+            call.guard.armed = false;
+            return Err(Status::internal(format!(
+                "{endpoint}: node answered with another operation's result"
+            )));
+        };
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let endpoint = endpoint.to_string();
+        tokio::spawn(
+            async move {
+                let mut call = call;
+                let until = until.map(tokio::time::sleep_until);
+                let expired = async {
+                    match until {
+                        Some(s) => s.await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::pin!(expired);
+                loop {
+                    tokio::select! {
+                        m = call.replies.rx.recv() => {
+                            let Some(m) = m else { break };
+                            match decode(&m.payload) {
+                                Ok(route_reply::Reply::Notification(n)) => {
+                                    if tx.send(Ok(n)).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                Ok(route_reply::Reply::Result(r)) => {
+                                    call.guard.armed = false;
+                                    let status = crate::status::status_for_result(&endpoint, &r)
+                                        .unwrap_or_else(|| Status::aborted(format!("{endpoint}: observation ended")));
+                                    let _ = tx.send(Err(status)).await;
+                                    break;
+                                }
+                                Ok(_) => continue,
+                                Err(status) => {
+                                    let _ = tx.send(Err(status)).await;
+                                    break;
+                                }
+                            }
+                        }
+                        _ = tx.closed() => {
+                            tracing::info!("caller left the observation; cancelling on the node");
+                            break;
+                        }
+                        _ = &mut expired => {
+                            let _ = tx.send(Err(Status::deadline_exceeded(format!("{endpoint}: the call's deadline ended the observation")))).await;
+                            break;
+                        }
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok((initial, rx))
+    }
+
+    /// Publishes the RouteRequest and waits for the owner's Ack (step 1 of the contract). A
+    /// Result that arrives instead (the node answered at once) is returned in `early`.
+    async fn open(
+        &self,
+        endpoint: &str,
+        operation: route_request::Operation,
+        deadline: Instant,
+        ticket: String,
+        capacity: usize,
+    ) -> Result<OpenCall, Status> {
+        let replies = self.replies.register(&ticket, capacity);
         let inbox = replies.subject.clone();
         let deadline_unix_ms = unix_ms_at(deadline);
         let request = RouteRequest {
@@ -83,11 +224,16 @@ impl RouteClient {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(TICKET_HEADER, ticket.as_str());
         // Armed before publishing: from here on, any exit but a Result tells the node to stop.
-        let mut guard = CancelGuard {
+        let guard = CancelGuard {
             client: self.client.clone(),
             endpoint: endpoint.to_string(),
             ticket,
             armed: true,
+        };
+        let mut call = OpenCall {
+            replies,
+            guard,
+            early: None,
         };
         self.client
             .publish_with_reply_and_headers(
@@ -99,55 +245,51 @@ impl RouteClient {
             .await
             .map_err(|e| unavailable(endpoint, e))?;
 
-        // 1. Ack from the owner.
         let ack_deadline = Instant::now() + self.ack_timeout;
         loop {
-            let m = match tokio::time::timeout_at(ack_deadline.min(deadline), replies.rx.recv())
-                .await
-            {
-                Ok(Some(m)) => m,
-                Ok(None) => {
-                    return Err(Status::unavailable(format!(
-                        "{endpoint}: reply subscription closed"
-                    )))
-                }
-                Err(_) if deadline <= ack_deadline => {
-                    return Err(Status::deadline_exceeded(format!(
-                        "{endpoint}: deadline passed before a node acknowledged"
-                    )))
-                }
-                Err(_) => {
-                    tracing::info!("no node acknowledged within the ack timeout");
-                    return Err(self
-                        .no_owner(
-                            endpoint,
-                            "no node acknowledged the request within the ack timeout",
-                        )
-                        .await);
-                }
-            };
+            let m =
+                match tokio::time::timeout_at(ack_deadline.min(deadline), call.replies.rx.recv())
+                    .await
+                {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return Err(closed(endpoint)),
+                    Err(_) if deadline <= ack_deadline => {
+                        return Err(Status::deadline_exceeded(format!(
+                            "{endpoint}: deadline passed before a node acknowledged"
+                        )))
+                    }
+                    Err(_) => {
+                        tracing::info!("no node acknowledged within the ack timeout");
+                        return Err(self
+                            .no_owner(
+                                endpoint,
+                                "no node acknowledged the request within the ack timeout",
+                            )
+                            .await);
+                    }
+                };
             if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-                guard.armed = false;
+                call.guard.armed = false;
                 return Err(self.no_owner(endpoint, "no node owns the endpoint").await);
             }
             match decode(&m.payload)? {
-                route_reply::Reply::Ack(_) => break,
+                route_reply::Reply::Ack(_) => return Ok(call),
                 route_reply::Reply::Nack(n) => match nack::Reason::try_from(n.reason) {
                     // Ownership is moving: the new owner answers too, keep waiting for it.
                     Ok(nack::Reason::NotOwner) => continue,
                     Ok(nack::Reason::UnknownEndpoint) => {
-                        guard.armed = false;
+                        call.guard.armed = false;
                         return Err(Status::not_found(format!("{endpoint}: not registered")));
                     }
                     Ok(nack::Reason::Overloaded) => {
-                        guard.armed = false;
+                        call.guard.armed = false;
                         return Err(Status::resource_exhausted(format!(
                             "{endpoint}: node {} overloaded",
                             n.node
                         )));
                     }
                     _ => {
-                        guard.armed = false;
+                        call.guard.armed = false;
                         return Err(Status::invalid_argument(format!(
                             "{endpoint}: {}",
                             n.message
@@ -155,33 +297,11 @@ impl RouteClient {
                     }
                 },
                 route_reply::Reply::Result(r) => {
-                    guard.armed = false;
-                    return Ok(r);
+                    call.guard.armed = false;
+                    call.early = Some(r);
+                    return Ok(call);
                 }
-            }
-        }
-
-        // 2. Result from the device, until the deadline.
-        loop {
-            match tokio::time::timeout_at(deadline, replies.rx.recv()).await {
-                Ok(Some(m)) => match decode(&m.payload)? {
-                    route_reply::Reply::Result(r) => {
-                        guard.armed = false;
-                        return Ok(r);
-                    }
-                    _ => continue,
-                },
-                Ok(None) => {
-                    return Err(Status::unavailable(format!(
-                        "{endpoint}: reply subscription closed"
-                    )))
-                }
-                Err(_) => {
-                    tracing::info!("deadline exceeded; cancelling on the node");
-                    return Err(Status::deadline_exceeded(format!(
-                        "{endpoint}: the device did not answer before the deadline"
-                    )));
-                }
+                route_reply::Reply::Notification(_) => continue,
             }
         }
     }
@@ -229,6 +349,18 @@ fn unix_ms_at(deadline: Instant) -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     (now + left).as_millis() as i64
+}
+
+/// A published call, acknowledged by its node.
+struct OpenCall {
+    replies: CallReplies,
+    guard: CancelGuard,
+    /// The Result, when it came before (or instead of) the Ack.
+    early: Option<BusResult>,
+}
+
+fn closed(endpoint: &str) -> Status {
+    Status::unavailable(format!("{endpoint}: reply subscription closed"))
 }
 
 /// Publishes Cancel when a call ends without a Result: deadline, or the caller dropped the call

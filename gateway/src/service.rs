@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::deadline::request_deadline;
+use crate::reporting::NotificationStream;
 use crate::route::RouteClient;
 use crate::status::{status_for_result, with_coap_code};
 
@@ -29,14 +30,14 @@ pub struct Service {
 const MAX_PAGE: u32 = 1000;
 const DEFAULT_PAGE: u32 = 100;
 
-fn check_endpoint(endpoint: &str) -> Result<(), Status> {
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), Status> {
     if endpoint.is_empty() || endpoint.len() > 255 {
         return Err(Status::invalid_argument("endpoint must be 1..=255 bytes"));
     }
     Ok(())
 }
 
-fn store_status(e: StoreError) -> Status {
+pub(crate) fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::BadPageToken => {
             Status::invalid_argument("page_token is not one this API returned")
@@ -208,11 +209,50 @@ impl DeviceService for Service {
     ) -> Result<Response<WriteCompositeResponse>, Status> {
         self.write_composite_call(request).await
     }
+
+    type ObserveStream = NotificationStream;
+
+    async fn observe(
+        &self,
+        request: Request<ObserveRequest>,
+    ) -> Result<Response<Self::ObserveStream>, Status> {
+        self.observe_call(request).await
+    }
+
+    async fn create_observation(
+        &self,
+        request: Request<CreateObservationRequest>,
+    ) -> Result<Response<CreateObservationResponse>, Status> {
+        self.create_observation_call(request).await
+    }
+
+    async fn delete_observation(
+        &self,
+        request: Request<DeleteObservationRequest>,
+    ) -> Result<Response<DeleteObservationResponse>, Status> {
+        self.delete_observation_call(request).await
+    }
+
+    async fn list_observations(
+        &self,
+        request: Request<ListObservationsRequest>,
+    ) -> Result<Response<ListObservationsResponse>, Status> {
+        self.list_observations_call(request).await
+    }
+
+    type SubscribeNotificationsStream = NotificationStream;
+
+    async fn subscribe_notifications(
+        &self,
+        request: Request<SubscribeNotificationsRequest>,
+    ) -> Result<Response<Self::SubscribeNotificationsStream>, Status> {
+        self.subscribe_notifications_call(request).await
+    }
 }
 
 impl Service {
     /// When a device call must end: the caller's gRPC deadline (a little before it) or the default.
-    fn deadline(&self, md: &tonic::metadata::MetadataMap) -> Instant {
+    pub(crate) fn deadline(&self, md: &tonic::metadata::MetadataMap) -> Instant {
         Instant::now() + call_budget(request_deadline(md), self.default_timeout)
     }
 
@@ -278,7 +318,7 @@ fn call_budget(caller: Option<Duration>, default: Duration) -> Duration {
 }
 
 /// Validates a path before anything is sent, so a bad argument never reaches a device.
-fn check_path(path: &str) -> Result<(), Status> {
+pub(crate) fn check_path(path: &str) -> Result<(), Status> {
     lwm2m_core::content::Path::parse(path)
         .map(|_| ())
         .map_err(|e| Status::invalid_argument(format!("path: {e}")))

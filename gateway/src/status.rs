@@ -34,6 +34,8 @@ pub fn status_for_result(endpoint: &str, r: &BusResult) -> Option<Status> {
         error::Kind::UnsupportedContentFormat => Code::Unimplemented,
         error::Kind::BadRequest => Code::InvalidArgument,
         error::Kind::Unavailable => Code::Unavailable,
+        error::Kind::NotFound => Code::NotFound,
+        error::Kind::FailedPrecondition => Code::FailedPrecondition,
         error::Kind::Unspecified => Code::Unknown,
     };
     let mut status = Status::new(code, format!("{endpoint}: {}", e.message));

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use lwm2m_proto::subjects::{REG_EVENTS_ALL, REG_STREAM};
+use lwm2m_proto::subjects::{NOTIFY_ALL, NOTIFY_STREAM, REG_EVENTS_ALL, REG_STREAM};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("connect to NATS: {0}")]
     Connect(#[from] async_nats::ConnectError),
-    #[error("JetStream stream {REG_STREAM}: {0}")]
+    #[error("JetStream stream: {0}")]
     Stream(String),
 }
 
@@ -24,17 +24,31 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusErr
         .await?)
 }
 
-/// Creates (or finds) the registration event stream. Its duplicate window de-duplicates a relay
-/// retry that re-publishes an event whose ack was lost.
+/// Creates (or finds) the registration event stream.
 pub async fn ensure_reg_stream(js: &jetstream::Context) -> Result<stream::Stream, BusError> {
+    ensure_stream(js, REG_STREAM, REG_EVENTS_ALL).await
+}
+
+/// Creates (or finds) the notification stream of durable observations and Send data.
+pub async fn ensure_notify_stream(js: &jetstream::Context) -> Result<stream::Stream, BusError> {
+    ensure_stream(js, NOTIFY_STREAM, NOTIFY_ALL).await
+}
+
+/// Its duplicate window de-duplicates a retry that re-publishes a message whose ack was lost
+/// (same `Nats-Msg-Id`).
+async fn ensure_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: &str,
+) -> Result<stream::Stream, BusError> {
     js.get_or_create_stream(stream::Config {
-        name: REG_STREAM.to_string(),
-        subjects: vec![REG_EVENTS_ALL.to_string()],
+        name: name.to_string(),
+        subjects: vec![subjects.to_string()],
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
         max_age: Duration::from_secs(7 * 24 * 3600),
         ..Default::default()
     })
     .await
-    .map_err(|e| BusError::Stream(e.to_string()))
+    .map_err(|e| BusError::Stream(format!("{name}: {e}")))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use lwm2m_node::config::{Args, Command};
+use lwm2m_node::observe::{Observations, Publisher};
 use lwm2m_node::registration::RegistrationHandler;
 use lwm2m_node::registry::Registry;
 use lwm2m_node::routing::{Router, SecureCoap};
@@ -39,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let client = bus::connect(&config.nats_url, &config.node_id).await?;
     let js = async_nats::jetstream::new(client.clone());
     bus::ensure_reg_stream(&js).await?;
+    bus::ensure_notify_stream(&js).await?;
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -54,11 +56,15 @@ async fn main() -> anyhow::Result<()> {
         &store_tracker,
     );
 
-    let socket = tokio::net::UdpSocket::bind(config.coap_listen)
-        .await
+    let socket = udp::bind(config.coap_listen, udp::RECV_BUFFER)
         .with_context(|| format!("bind {}", config.coap_listen))?;
     let coap_shutdown = CancellationToken::new();
-    let (coap, incoming, coap_task) = udp::start(
+    let udp::Started {
+        handle: coap,
+        incoming,
+        observed,
+        task: coap_task,
+    } = udp::start(
         socket,
         lwm2m_core::coap::Config::default(),
         20_000,
@@ -92,26 +98,19 @@ async fn main() -> anyhow::Result<()> {
                 config.dtls.clone(),
                 coap_shutdown.clone(),
             );
-            let (coaps, incoming, task) = udp::start(
+            let started = udp::start(
                 transport,
                 lwm2m_core::coap::Config::default(),
                 20_000,
                 coap_shutdown.clone(),
             )?;
-            Some((
-                SecureCoap {
-                    coap: coaps,
-                    dtls: handle,
-                },
-                incoming,
-                task,
-            ))
+            Some((started, handle))
         }
     };
     tracing::info!(
         node = %config.node_id,
         coap = %coap.local_addr(),
-        coaps = ?secure.as_ref().map(|s| s.0.coap.local_addr()),
+        coaps = ?secure.as_ref().map(|s| s.0.handle.local_addr()),
         credentials = loaded,
         "node started"
     );
@@ -128,11 +127,47 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(owned = registry.len(), "ownership restored");
 
+    let publisher = Publisher::start(js.clone(), shutdown.clone());
+    let observations = Observations::new(
+        coap.clone(),
+        pool.clone(),
+        model.clone(),
+        registry.clone(),
+        publisher.clone(),
+        false,
+    );
+    let restored = observations.restore(None).await;
+    tracing::info!(restored, "stored observations restored");
+    tracker.spawn(observations.clone().run(observed, shutdown.clone()));
+    // The DTLS side: its own CoAP driver, so its own observations (request ids are per driver).
+    let (secure, secure_io) = match secure {
+        None => (None, None),
+        Some((started, dtls)) => {
+            let observations = Observations::new(
+                started.handle.clone(),
+                pool.clone(),
+                model.clone(),
+                registry.clone(),
+                publisher,
+                true,
+            );
+            let restored = observations.restore(None).await;
+            tracing::info!(restored, "stored observations of DTLS devices restored");
+            tracker.spawn(observations.clone().run(started.observed, shutdown.clone()));
+            let secure = SecureCoap {
+                coap: started.handle,
+                dtls,
+                observations,
+            };
+            (Some(secure), Some((started.incoming, started.task)))
+        }
+    };
+
     let leases = lwm2m_node::leases::Leases::default();
     let router = Router::new(
         registry.clone(),
         coap.clone(),
-        secure.as_ref().map(|s| s.0.clone()),
+        secure.clone(),
         client.clone(),
         lwm2m_node::ops::Limits {
             max_transfer: config.max_transfer,
@@ -140,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         },
         model,
         leases.clone(),
+        observations.clone(),
     );
     tracker.spawn(router.run(routed_rx, shutdown.clone()));
     tracker.spawn(leases.run(client.clone(), shutdown.clone()));
@@ -149,9 +185,12 @@ async fn main() -> anyhow::Result<()> {
         config.reconcile_interval,
         shutdown.clone(),
     ));
+    let mut all_observations = vec![observations.clone()];
+    all_observations.extend(secure.as_ref().map(|s| s.observations.clone()));
     tracker.spawn(ownership::run(
         client.clone(),
         registry.clone(),
+        all_observations,
         shutdown.clone(),
     ));
     tracker.spawn(expiry::run(
@@ -169,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
         coap: coap.clone(),
         keys: keys.clone(),
         dtls: None,
+        observations: observations.clone(),
     });
     let requests = TaskTracker::new();
     let accept = tokio::spawn(lwm2m_node::inbound::run(
@@ -181,13 +221,14 @@ async fn main() -> anyhow::Result<()> {
     // The DTLS listener: its own CoAP driver and handler, the same rules, its peers' identities.
     let mut coaps_task = None;
     let mut accept_secure = None;
-    if let Some((s, incoming, task)) = secure {
+    if let (Some(s), Some((incoming, task))) = (secure, secure_io) {
         let handler = Arc::new(RegistrationHandler {
             store: store.clone(),
             registry: registry.clone(),
             coap: s.coap.clone(),
             keys: keys.clone(),
             dtls: Some(s.dtls.clone()),
+            observations: s.observations.clone(),
         });
         accept_secure = Some(tokio::spawn(lwm2m_node::inbound::run(
             incoming,

@@ -233,6 +233,12 @@ async fn run(
                 result::Response::WriteComposite(WriteCompositeResponse { coap_code: code }),
             ))
         }
+        // Information reporting keeps state across calls: `observe/` serves it.
+        Operation::Observe(_)
+        | Operation::CreateObservation(_)
+        | Operation::DeleteObservation(_) => Err(bad_request(
+            "information reporting is not a one-shot operation".into(),
+        )),
         Operation::WriteAttributes(w) => {
             let path = parse_path(&w.path)?;
             let a = w.attributes.unwrap_or_default();
@@ -260,7 +266,7 @@ async fn run(
 /// A caller's explicit content format, refused when the device declared its formats (`ct=` on
 /// its root link) and this is not one of them. Text/plain, opaque and link format need no
 /// declaration: every client serves them for single values and Discover.
-fn declared(t: &Target, cf: u16) -> Result<u16, BusResult> {
+pub(crate) fn declared(t: &Target, cf: u16) -> Result<u16, BusResult> {
     if t.content_formats.is_empty() || t.content_formats.contains(&cf) || matches!(cf, 0 | 40 | 42)
     {
         return Ok(cf);
@@ -386,17 +392,24 @@ async fn send(
     }
 }
 
-async fn exchange(coap: &CoapHandle, t: &Target, request: Packet) -> Result<Packet, BusResult> {
-    coap.request(t.peer, request).await.map_err(|e| {
-        let kind = match e {
-            // Retransmissions ran out before the deadline: the device is unreachable, which is
-            // not the caller's deadline passing.
-            RequestError::Timeout => error::Kind::Unavailable,
-            RequestError::Reset => error::Kind::Reset,
-            RequestError::Overloaded | RequestError::Closed => error::Kind::Unavailable,
-        };
-        failure(String::new(), kind, e.to_string())
-    })
+pub(crate) async fn exchange(
+    coap: &CoapHandle,
+    t: &Target,
+    request: Packet,
+) -> Result<Packet, BusResult> {
+    coap.request(t.peer, request)
+        .await
+        .map_err(|e| failure(String::new(), request_error_kind(&e), e.to_string()))
+}
+
+pub(crate) fn request_error_kind(e: &RequestError) -> error::Kind {
+    match e {
+        // Retransmissions ran out before the deadline: the device is unreachable, which is
+        // not the caller's deadline passing.
+        RequestError::Timeout => error::Kind::Unavailable,
+        RequestError::Reset => error::Kind::Reset,
+        RequestError::Overloaded | RequestError::Closed => error::Kind::Unavailable,
+    }
 }
 
 fn block_error(e: BlockError) -> BusResult {
@@ -411,15 +424,15 @@ fn expect(response: Packet, code: u8) -> Result<String, BusResult> {
     manage::expect_code(&response, code).map_err(answer_error)
 }
 
-fn parse_path(s: &str) -> Result<Path, BusResult> {
+pub(crate) fn parse_path(s: &str) -> Result<Path, BusResult> {
     Path::parse(s).map_err(|e| bad_request(format!("path {s:?}: {e}")))
 }
 
-fn format_number(cf: u32) -> Result<u16, BusResult> {
+pub(crate) fn format_number(cf: u32) -> Result<u16, BusResult> {
     u16::try_from(cf).map_err(|_| bad_request(format!("content format {cf} out of range")))
 }
 
-fn ok(coap_code: String, response: result::Response) -> BusResult {
+pub(crate) fn ok(coap_code: String, response: result::Response) -> BusResult {
     BusResult {
         coap_code,
         error: None,
@@ -438,11 +451,11 @@ pub fn failure(coap_code: String, kind: error::Kind, message: String) -> BusResu
     }
 }
 
-fn bad_request(message: String) -> BusResult {
+pub(crate) fn bad_request(message: String) -> BusResult {
     failure(String::new(), error::Kind::BadRequest, message)
 }
 
-fn op_error(e: OpError) -> BusResult {
+pub(crate) fn op_error(e: OpError) -> BusResult {
     match e {
         OpError::UnsupportedFormat(_) => failure(
             String::new(),
@@ -465,7 +478,7 @@ fn answer_error(e: AnswerError) -> BusResult {
     }
 }
 
-fn read_error(code: &str, e: ReadError) -> BusResult {
+pub(crate) fn read_error(code: &str, e: ReadError) -> BusResult {
     match e {
         ReadError::Device(code) => {
             let message = format!("device answered {code}");

@@ -10,9 +10,18 @@ use lwm2m_proto::v1::{registration_event::Kind, RegistrationEvent};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
+use crate::observe::Observations;
 use crate::registry::Registry;
 
-pub async fn run(client: async_nats::Client, registry: Arc<Registry>, shutdown: CancellationToken) {
+/// Observations of a dropped endpoint end here too: its registration ended (their rows went with
+/// it), or another node holds them now.
+pub async fn run(
+    client: async_nats::Client,
+    registry: Arc<Registry>,
+    // Plain and DTLS sides.
+    observations: Vec<Arc<Observations>>,
+    shutdown: CancellationToken,
+) {
     let mut events = match client.subscribe(REG_EVENTS_ALL).await {
         Ok(s) => s,
         Err(e) => {
@@ -45,6 +54,13 @@ pub async fn run(client: async_nats::Client, registry: Arc<Registry>, shutdown: 
         };
         if dropped {
             tracing::info!(endpoint = %reg.endpoint, new_owner = %reg.owner_node, "endpoint no longer owned here");
+            for o in &observations {
+                o.end_endpoint(
+                    &reg.endpoint,
+                    "the registration ended or moved to another node",
+                )
+                .await;
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use lwm2m_core::lwm2m::registration::{
 use tracing::Instrument;
 
 use crate::dtls::{DtlsHandle, KeyStore};
+use crate::observe::Observations;
 use crate::registry::Registry;
 use crate::store::{NewRegistration, RegistrationStore, RegistrationUpdate, StoreError};
 use crate::udp::{CoapHandle, Incoming};
@@ -44,6 +45,7 @@ pub struct RegistrationHandler {
     pub keys: Arc<KeyStore>,
     /// The DTLS transport this handler's requests come over (`None`: plain CoAP).
     pub dtls: Option<DtlsHandle>,
+    pub observations: Arc<Observations>,
 }
 
 impl RegistrationHandler {
@@ -60,6 +62,9 @@ impl RegistrationHandler {
         let identity = identity.map(|i| i.to_string());
         let span = tracing::info_span!("coap_request", %peer, endpoint = tracing::field::Empty, reg_id = tracing::field::Empty);
         let answer = async {
+            if lwm2m_core::lwm2m::report::is_send(&request) {
+                return crate::send::handle(&self.observations, peer, &request).await;
+            }
             match parse_rd_request(&request) {
                 None => {
                     tracing::debug!("request for an unknown resource");
@@ -133,6 +138,10 @@ impl RegistrationHandler {
             Ok((row, replaced)) => {
                 tracing::info!(replaced = replaced.as_deref().unwrap_or(""), "registered");
                 self.keep_association(peer, &row);
+                // A new registration ends the observations of the old one (TS 1.1 §6.2.1).
+                self.observations
+                    .end_endpoint(&row.endpoint, "the device registered again")
+                    .await;
                 self.registry.own(&row, true).await;
                 let mut p = response(CREATED);
                 p.add_option(CoapOption::LocationPath, b"rd".to_vec());
@@ -185,7 +194,16 @@ impl RegistrationHandler {
                 tracing::Span::current().record("endpoint", row.endpoint.as_str());
                 tracing::debug!("updated");
                 self.keep_association(peer, &row);
+                let before = self.registry.get(&row.endpoint);
                 self.registry.own(&row, true).await;
+                match before {
+                    // Taken over from another node (failover): its durable observations too.
+                    None => {
+                        self.observations.restore(Some(&row.endpoint)).await;
+                    }
+                    Some(t) if t.peer != peer => self.observations.moved(&row.endpoint, peer).await,
+                    Some(_) => {}
+                }
                 response(CHANGED)
             }
             // Unknown registration id: 4.04 makes the client register again (TS 1.1 §6.2.2).
@@ -207,6 +225,9 @@ impl RegistrationHandler {
             Ok(Some(row)) => {
                 tracing::info!(endpoint = %row.endpoint, "de-registered");
                 self.registry.disown(&row.endpoint, Some(&row.reg_id));
+                self.observations
+                    .end_endpoint(&row.endpoint, "the device de-registered")
+                    .await;
                 response(DELETED)
             }
             Ok(None) => {

@@ -55,6 +55,9 @@ pub struct Registry {
     client: async_nats::Client,
     routed: mpsc::Sender<async_nats::Message>,
     owned: Mutex<HashMap<String, Owned>>,
+    /// Which endpoint talks from an address (for a Send, which names no endpoint). Entries may
+    /// be stale; a lookup checks them against `owned`.
+    by_peer: Mutex<HashMap<SocketAddr, String>>,
     queue_capacity: usize,
 }
 
@@ -70,6 +73,7 @@ impl Registry {
             client,
             routed,
             owned: Mutex::new(HashMap::new()),
+            by_peer: Mutex::new(HashMap::new()),
             queue_capacity,
         }
     }
@@ -84,6 +88,45 @@ impl Registry {
         self.lock()
             .get(endpoint)
             .is_some_and(|o| o.last_seen.is_some_and(|t| t.elapsed() < window))
+    }
+
+    /// The device talked (a notification, a Send): it is awake, its queued requests may flow.
+    pub fn touch(&self, endpoint: &str) {
+        if let Some(o) = self.lock().get_mut(endpoint) {
+            o.last_seen = Some(Instant::now());
+            o.queue.wake.notify_waiters();
+        }
+    }
+
+    /// The endpoint registered from `peer`, if this node owns it.
+    pub fn endpoint_at(&self, peer: SocketAddr) -> Option<String> {
+        let endpoint = self
+            .by_peer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)
+            .cloned()?;
+        let current = self
+            .lock()
+            .get(&endpoint)
+            .is_some_and(|o| o.target.peer == peer);
+        current.then_some(endpoint)
+    }
+
+    /// Drops what an endpoint no longer owned held: its subscription and its address entry.
+    fn release(&self, endpoint: &str, o: Owned) {
+        o.subscription.abort();
+        let mut by_peer = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
+        if by_peer.get(&o.target.peer).map(String::as_str) == Some(endpoint) {
+            by_peer.remove(&o.target.peer);
+        }
+    }
+
+    fn record_peer(&self, endpoint: &str, peer: SocketAddr) {
+        let mut by_peer = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
+        if by_peer.get(&peer).map(String::as_str) != Some(endpoint) {
+            by_peer.insert(peer, endpoint.to_string());
+        }
     }
 
     pub fn node(&self) -> &str {
@@ -108,7 +151,7 @@ impl Registry {
         let stale = owned.get(endpoint).is_some_and(|o| o.owned_at < before);
         if stale {
             if let Some(o) = owned.remove(endpoint) {
-                o.subscription.abort();
+                self.release(endpoint, o);
             }
         }
         stale
@@ -143,6 +186,7 @@ impl Registry {
                 .filter_map(|c| u16::try_from(*c).ok())
                 .collect(),
         };
+        self.record_peer(&row.endpoint, peer);
         if self.refresh(row, &target, seen) {
             return;
         }
@@ -232,7 +276,7 @@ impl Registry {
             .is_some_and(|o| o.updated_at <= event_updated_at);
         if superseded {
             if let Some(o) = owned.remove(endpoint) {
-                o.subscription.abort();
+                self.release(endpoint, o);
             }
         }
         superseded
@@ -247,7 +291,7 @@ impl Registry {
             .is_some_and(|o| reg_id.is_none_or(|id| o.target.reg_id == id));
         if matches {
             if let Some(o) = owned.remove(endpoint) {
-                o.subscription.abort();
+                self.release(endpoint, o);
             }
         }
         matches

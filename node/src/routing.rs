@@ -17,12 +17,22 @@ use lwm2m_proto::v1::bus::{
     Result as BusResult, RouteReply, RouteRequest,
 };
 use prost::Message;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::observe::{Observations, Stream, StreamItem};
 use crate::registry::{Registry, Target};
 use crate::udp::CoapHandle;
+
+/// How a routed operation turned out.
+enum Outcome {
+    /// One Result, the end of the call.
+    Done(BusResult),
+    /// A streaming observation: its initial response, then notifications until the call ends;
+    /// with the observations (plain or DTLS side) that hold it.
+    Streaming(Stream, Arc<Observations>),
+}
 
 /// Early cancels remembered at most, and for how long.
 const EARLY_CANCELS: usize = 10_000;
@@ -36,6 +46,8 @@ const MAX_IN_FLIGHT: usize = 10_000;
 pub struct SecureCoap {
     pub coap: CoapHandle,
     pub dtls: crate::dtls::DtlsHandle,
+    /// The observations of devices reached over DTLS (request ids are per CoAP driver).
+    pub observations: Arc<Observations>,
 }
 
 pub struct Router {
@@ -49,6 +61,7 @@ pub struct Router {
     model: Arc<ModelRegistry>,
     /// Heartbeats of the gateways that hold calls.
     leases: crate::leases::Leases,
+    observations: Arc<Observations>,
     /// Cancels that arrived before their request, by ticket.
     early_cancels: Mutex<HashMap<String, std::time::Instant>>,
     /// Tickets of calls in progress → how to cancel them.
@@ -65,6 +78,7 @@ impl Router {
         limits: crate::ops::Limits,
         model: Arc<ModelRegistry>,
         leases: crate::leases::Leases,
+        observations: Arc<Observations>,
     ) -> Arc<Router> {
         Arc::new(Router {
             registry,
@@ -74,6 +88,7 @@ impl Router {
             limits,
             model,
             leases,
+            observations,
             calls: Mutex::new(HashMap::new()),
             early_cancels: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
@@ -99,7 +114,7 @@ impl Router {
                 Some(m) = routed.recv() => {
                     let me = self.clone();
                     match self.slots.clone().try_acquire_owned() {
-                        Ok(permit) => { tokio::spawn(async move { me.serve(m).await; drop(permit); }); }
+                        Ok(permit) => { tokio::spawn(async move { me.serve(m, permit).await; }); }
                         Err(_) => { tokio::spawn(async move { me.nack(&m, nack::Reason::Overloaded, "node overloaded").await; }); }
                     }
                 }
@@ -122,7 +137,8 @@ impl Router {
         }
     }
 
-    async fn serve(self: Arc<Self>, m: async_nats::Message) {
+    /// `permit`: this call's slot among the node's routed requests in progress.
+    async fn serve(self: Arc<Self>, m: async_nats::Message, permit: OwnedSemaphorePermit) {
         let Some(reply_to) = m.reply.clone() else {
             return;
         };
@@ -181,9 +197,9 @@ impl Router {
                         }
                         // The device may have come back from another address.
                         let target = self.registry.get(&req.endpoint).unwrap_or(target);
-                        self.execute(&target, req.operation.clone()).await
+                        self.execute(&req.endpoint, &target, req.operation.clone()).await
                     }
-                    None => self.execute(&target, req.operation.clone()).await,
+                    None => self.execute(&req.endpoint, &target, req.operation.clone()).await,
                 }
             };
             let result = tokio::select! {
@@ -193,13 +209,24 @@ impl Router {
                     tracing::info!(gateway = %req.gateway, "gateway lost its lease, dropping the call");
                     None
                 }
-                _ = tokio::time::sleep(deadline) => Some(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" })),
+                _ = tokio::time::sleep(deadline) => Some(Outcome::Done(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" }))),
             };
             drop(slot);
-            self.lock().remove(&req.ticket);
-            if let Some(result) = result {
-                self.reply(&reply_to, route_reply::Reply::Result(result)).await;
+            match result {
+                Some(Outcome::Done(result)) => {
+                    self.reply(&reply_to, route_reply::Reply::Result(result)).await;
+                }
+                Some(Outcome::Streaming(stream, obs)) => {
+                    // A stream lasts as long as its caller wants: it must not hold one of the
+                    // slots that bound requests in progress, or long-lived observations would
+                    // starve every other call.
+                    drop(permit);
+                    self.stream(&reply_to, &req.gateway, stream, &obs, &token)
+                        .await;
+                }
+                None => {}
             }
+            self.lock().remove(&req.ticket);
         }
         .instrument(span)
         .await
@@ -237,28 +264,86 @@ impl Router {
         }
     }
 
-    async fn execute(&self, target: &Target, op: Option<route_request::Operation>) -> BusResult {
-        match op {
-            Some(op) => {
-                let coap = match (&target.psk_identity, &self.secure) {
-                    (None, _) => &self.coap,
-                    (Some(identity), Some(secure)) => {
-                        // With no association (e.g. after a restart) the transport handshakes
-                        // as client with this identity, as Leshan does.
-                        secure.dtls.set_peer(target.peer, identity.clone(), None);
-                        &secure.coap
-                    }
-                    (Some(_), None) => {
-                        return error_result(
-                            error::Kind::Unavailable,
-                            "the device registered over DTLS and this node has DTLS off",
-                        )
-                    }
-                };
-                crate::ops::execute(coap, target, op, &self.limits, &self.model).await
+    async fn execute(
+        &self,
+        endpoint: &str,
+        target: &Target,
+        op: Option<route_request::Operation>,
+    ) -> Outcome {
+        use route_request::Operation;
+        let (coap, obs) = match (&target.psk_identity, &self.secure) {
+            (None, _) => (&self.coap, &self.observations),
+            (Some(identity), Some(secure)) => {
+                // With no association (e.g. after a restart) the transport handshakes as client
+                // with this identity, as Leshan does.
+                secure.dtls.set_peer(target.peer, identity.clone(), None);
+                (&secure.coap, &secure.observations)
             }
+            (Some(_), None) => {
+                return Outcome::Done(error_result(
+                    error::Kind::Unavailable,
+                    "the device registered over DTLS and this node has DTLS off",
+                ))
+            }
+        };
+        Outcome::Done(match op {
+            Some(Operation::Observe(o)) => {
+                return match obs.start_stream(endpoint, target, &o).await {
+                    Ok(stream) => Outcome::Streaming(stream, obs.clone()),
+                    Err(r) => Outcome::Done(r),
+                }
+            }
+            Some(Operation::CreateObservation(c)) => obs.create_durable(endpoint, target, &c).await,
+            Some(Operation::DeleteObservation(d)) => obs.delete_durable(&d.observation_id).await,
+            Some(op) => crate::ops::execute(coap, target, op, &self.limits, &self.model).await,
             None => error_result(error::Kind::BadRequest, "no operation"),
+        })
+    }
+
+    /// The life of a streaming observation after its initial response: every notification goes
+    /// to the caller's reply subject until the caller cancels, its gateway loses its lease, or
+    /// the observation ends on the device. Then the device is told (RFC 7641 §3.6).
+    async fn stream(
+        &self,
+        reply_to: &async_nats::Subject,
+        gateway: &str,
+        mut stream: Stream,
+        obs: &Observations,
+        token: &CancellationToken,
+    ) {
+        let initial = stream.initial.clone();
+        let first = BusResult {
+            coap_code: initial.coap_code.clone(),
+            error: None,
+            response: Some(lwm2m_proto::v1::bus::result::Response::Observe(initial)),
+        };
+        self.reply(reply_to, route_reply::Reply::Result(first))
+            .await;
+        tracing::info!("streaming observation started");
+        // One lease future for the whole stream: `lost` renews the lease when it starts.
+        let lost = self.leases.lost(gateway);
+        tokio::pin!(lost);
+        loop {
+            tokio::select! {
+                item = stream.items.recv() => match item {
+                    Some(StreamItem::Notification(n)) => {
+                        self.reply(reply_to, route_reply::Reply::Notification(n)).await;
+                    }
+                    Some(StreamItem::Ended(end)) => {
+                        self.reply(reply_to, route_reply::Reply::Result(end)).await;
+                        break;
+                    }
+                    None => break,
+                },
+                _ = token.cancelled() => break,
+                _ = &mut lost => {
+                    tracing::info!(%gateway, "gateway lost its lease, ending the observation");
+                    break;
+                }
+            }
         }
+        obs.end(stream.id).await;
+        tracing::info!("streaming observation ended");
     }
 
     async fn nack(&self, m: &async_nats::Message, reason: nack::Reason, message: &str) {

@@ -75,6 +75,35 @@ impl Transport for UdpSocket {
     }
 }
 
+/// Observe traffic for the application layer (RFC 7641), on its own channel so a burst of
+/// notifications never delays inbound requests.
+#[derive(Debug)]
+pub enum Observed {
+    /// A notification of one of our observations (`CoapHandle::observe`, `restore_observation`).
+    /// `sequence` is its Observe value; `None` (or an error code) means the device ended it.
+    Notification {
+        request: RequestId,
+        peer: SocketAddr,
+        response: Packet,
+        sequence: Option<u32>,
+    },
+    /// A peer that observed us (a simulated device's server) reset or never acknowledged a
+    /// notification: it stopped observing `token`.
+    ObserverLost { peer: SocketAddr, token: Vec<u8> },
+}
+
+/// What `start` returns: the handle, the inbound requests, the observe traffic and the task.
+pub struct Started {
+    pub handle: CoapHandle,
+    pub incoming: mpsc::Receiver<Incoming>,
+    pub observed: mpsc::Receiver<Observed>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Notifications buffered for the application; beyond this they are dropped with a warning
+/// (RFC 7641 lets a client miss notifications; the next one carries the current state).
+const OBSERVED_CAPACITY: usize = 65_536;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     #[error("the device did not answer (retransmissions exhausted)")]
@@ -96,12 +125,34 @@ enum Command {
         key: u64,
         peer: SocketAddr,
         request: Packet,
-        reply: oneshot::Sender<Result<Packet, RequestError>>,
+        /// Register an observation (RFC 7641 §3.1) rather than send a one-off request.
+        observe: bool,
+        reply: Reply,
     },
     Cancel {
         key: u64,
     },
+    Forget {
+        request: RequestId,
+    },
+    Restore {
+        peer: SocketAddr,
+        token: Vec<u8>,
+        reply: oneshot::Sender<Option<RequestId>>,
+    },
+    Move {
+        request: RequestId,
+        peer: SocketAddr,
+    },
+    Notify {
+        peer: SocketAddr,
+        token: Vec<u8>,
+        notification: Packet,
+        confirmable: bool,
+    },
 }
+
+type Reply = oneshot::Sender<Result<(RequestId, Packet), RequestError>>;
 
 /// Handle to a running driver; cheap to clone.
 #[derive(Clone)]
@@ -127,6 +178,63 @@ impl CoapHandle {
     /// Sends a CON request and waits for the response. Dropping the future cancels the request:
     /// retransmission stops (the cancel path of the request contract).
     pub async fn request(&self, peer: SocketAddr, request: Packet) -> Result<Packet, RequestError> {
+        Ok(self.send(peer, request, false).await?.1)
+    }
+
+    /// Registers an observation (GET or FETCH, RFC 7641 §3.1) and returns its id with the first
+    /// response. If that is a 2.xx with an Observe option, the device's later notifications
+    /// arrive as [`Observed::Notification`] with this id until [`CoapHandle::forget`].
+    pub async fn observe(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+    ) -> Result<(RequestId, Packet), RequestError> {
+        self.send(peer, request, true).await
+    }
+
+    /// Ends an observation on our side; the device's next notification gets RST, which ends it
+    /// there (RFC 7641 §3.6).
+    pub async fn forget(&self, request: RequestId) {
+        let _ = self.commands.send(Command::Forget { request }).await;
+    }
+
+    /// Accepts notifications for `token` from `peer` again (an observation persisted by an
+    /// earlier run); `None` if the token cannot be restored.
+    pub async fn restore_observation(&self, peer: SocketAddr, token: Vec<u8>) -> Option<RequestId> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Restore { peer, token, reply };
+        self.commands.send(cmd).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// The device of observation `request` now talks from `peer`.
+    pub async fn move_observation(&self, request: RequestId, peer: SocketAddr) {
+        let _ = self.commands.send(Command::Move { request, peer }).await;
+    }
+
+    /// Sends a notification to a peer observing us (the device side, used by the simulator).
+    pub async fn notify(
+        &self,
+        peer: SocketAddr,
+        token: Vec<u8>,
+        notification: Packet,
+        confirmable: bool,
+    ) {
+        let cmd = Command::Notify {
+            peer,
+            token,
+            notification,
+            confirmable,
+        };
+        let _ = self.commands.send(cmd).await;
+    }
+
+    async fn send(
+        &self,
+        peer: SocketAddr,
+        request: Packet,
+        observe: bool,
+    ) -> Result<(RequestId, Packet), RequestError> {
         let key = self.keys.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
         self.commands
@@ -134,6 +242,7 @@ impl CoapHandle {
                 key,
                 peer,
                 request,
+                observe,
                 reply,
             })
             .await
@@ -168,6 +277,23 @@ impl Drop for CancelGuard {
     }
 }
 
+/// Receive buffer asked for the node's socket: a burst of datagrams (a notification storm, a
+/// registration storm) waits in the kernel instead of being dropped while the loop is busy. The
+/// kernel caps it at `net.core.rmem_max`.
+pub const RECV_BUFFER: usize = 4 << 20;
+
+/// A UDP socket bound to `addr` with a receive buffer of `recv_buffer` bytes.
+pub fn bind(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(recv_buffer) {
+        tracing::warn!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Starts the driver on `socket`. Inbound requests arrive on the returned receiver; when it is
 /// full the driver answers 5.03 itself (backpressure instead of memory growth).
 pub fn start<T: Transport>(
@@ -175,14 +301,11 @@ pub fn start<T: Transport>(
     config: Config,
     inbound_capacity: usize,
     shutdown: CancellationToken,
-) -> std::io::Result<(
-    CoapHandle,
-    mpsc::Receiver<Incoming>,
-    tokio::task::JoinHandle<()>,
-)> {
+) -> std::io::Result<Started> {
     let local = socket.local_addr()?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (in_tx, in_rx) = mpsc::channel(inbound_capacity.max(1));
+    let (observed_tx, observed_rx) = mpsc::channel(OBSERVED_CAPACITY);
     let seed = rand::random::<u64>();
     let driver = Driver {
         socket,
@@ -190,25 +313,28 @@ pub fn start<T: Transport>(
         pending: HashMap::new(),
         by_key: HashMap::new(),
         inbound: in_tx,
+        observed: observed_tx,
     };
     let task = tokio::spawn(driver.run(cmd_rx, shutdown));
-    Ok((
-        CoapHandle {
+    Ok(Started {
+        handle: CoapHandle {
             commands: cmd_tx,
             keys: Arc::new(AtomicU64::new(1)),
             local,
         },
-        in_rx,
+        incoming: in_rx,
+        observed: observed_rx,
         task,
-    ))
+    })
 }
 
 struct Driver<T> {
     socket: T,
     endpoint: Endpoint,
-    pending: HashMap<RequestId, (u64, oneshot::Sender<Result<Packet, RequestError>>)>,
+    pending: HashMap<RequestId, (u64, Reply)>,
     by_key: HashMap<u64, RequestId>,
     inbound: mpsc::Sender<Incoming>,
+    observed: mpsc::Sender<Observed>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -272,8 +398,13 @@ impl<T: Transport> Driver<T> {
                 key,
                 peer,
                 request,
+                observe,
                 reply,
-            } => match self.endpoint.send_request(now, peer, request) {
+            } => match if observe {
+                self.endpoint.send_observe(now, peer, request)
+            } else {
+                self.endpoint.send_request(now, peer, request)
+            } {
                 Ok(id) => {
                     self.pending.insert(id, (key, reply));
                     self.by_key.insert(key, id);
@@ -286,6 +417,28 @@ impl<T: Transport> Driver<T> {
                 if let Some(id) = self.by_key.remove(&key) {
                     self.endpoint.cancel_request(id);
                     self.pending.remove(&id);
+                }
+            }
+            Command::Forget { request } => {
+                self.endpoint.forget_observation(request);
+            }
+            Command::Restore { peer, token, reply } => {
+                let _ = reply.send(self.endpoint.restore_observation(peer, &token));
+            }
+            Command::Move { request, peer } => {
+                self.endpoint.move_observation(request, peer);
+            }
+            Command::Notify {
+                peer,
+                token,
+                notification,
+                confirmable,
+            } => {
+                if !self
+                    .endpoint
+                    .notify(now, peer, &token, notification, confirmable)
+                {
+                    tracing::debug!(%peer, "notification not sent");
                 }
             }
         }
@@ -318,7 +471,7 @@ impl<T: Transport> Driver<T> {
                 }
                 Event::Response {
                     request, response, ..
-                } => self.complete(request, Ok(response)),
+                } => self.complete(request, Ok((request, response))),
                 Event::RequestFailed {
                     request, reason, ..
                 } => {
@@ -331,14 +484,31 @@ impl<T: Transport> Driver<T> {
                 Event::Rejected { peer, reason } => {
                     tracing::info!(%peer, %reason, "rejected datagram")
                 }
-                Event::Notification { request, peer, .. } => {
-                    tracing::debug!(?request, %peer, "observe notification ignored")
+                Event::Notification {
+                    request,
+                    peer,
+                    response,
+                    sequence,
+                } => self.observed(Observed::Notification {
+                    request,
+                    peer,
+                    response,
+                    sequence,
+                }),
+                Event::ObserverLost { peer, token } => {
+                    self.observed(Observed::ObserverLost { peer, token })
                 }
             }
         }
     }
 
-    fn complete(&mut self, id: RequestId, result: Result<Packet, RequestError>) {
+    fn observed(&mut self, o: Observed) {
+        if let Err(mpsc::error::TrySendError::Full(o)) = self.observed.try_send(o) {
+            tracing::warn!(?o, "observe queue full, notification dropped");
+        }
+    }
+
+    fn complete(&mut self, id: RequestId, result: Result<(RequestId, Packet), RequestError>) {
         if let Some((key, reply)) = self.pending.remove(&id) {
             self.by_key.remove(&key);
             let _ = reply.send(result);

@@ -10,6 +10,16 @@
 pub const REG_STREAM: &str = "LWM2M_REG";
 /// Subjects captured by [`REG_STREAM`].
 pub const REG_EVENTS_ALL: &str = "lwm2m.v1.reg.>";
+/// JetStream stream holding notifications of durable observations and Send data.
+pub const NOTIFY_STREAM: &str = "LWM2M_NOTIFY";
+/// Subjects captured by [`NOTIFY_STREAM`].
+pub const NOTIFY_ALL: &str = "lwm2m.v1.notify.>";
+
+/// `lwm2m.v1.notify.<ep>`: notifications and Send data of one endpoint.
+pub fn notify(endpoint: &str) -> String {
+    format!("lwm2m.v1.notify.{}", encode_endpoint(endpoint))
+}
+
 /// Header carrying the ticket of a routed call, so one call can be followed across processes.
 pub const TICKET_HEADER: &str = "Lwm2m-Ticket";
 /// Wildcard of every cancel subject; each node subscribes once.

@@ -87,6 +87,8 @@ pub enum Command {
     },
     #[command(flatten)]
     Manage(ManageCommand),
+    #[command(flatten)]
+    Report(super::report::ReportCommand),
     /// PSK credentials of endpoints (lwm2m.v1.SecurityService). Keys are never shown: only
     /// their length and a fingerprint (first 8 bytes of SHA-256, hex).
     #[command(subcommand)]

@@ -80,7 +80,7 @@ impl DeviceService for Fake {
         r: Request<WatchRegistrationsRequest>,
     ) -> Result<Response<Self::WatchRegistrationsStream>, Status> {
         let start = match r.into_inner().start {
-            Some(Start::FromSequence(n)) => Some(n),
+            Some(watch_registrations_request::Start::FromSequence(n)) => Some(n),
             _ => None,
         };
         let mut seen = self.0.lock().unwrap();
@@ -171,6 +171,46 @@ impl DeviceService for Fake {
     ) -> Result<Response<WriteCompositeResponse>, Status> {
         Err(Status::unimplemented("not used by the CLI"))
     }
+
+    type ObserveStream = Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;
+
+    async fn observe(
+        &self,
+        _: Request<ObserveRequest>,
+    ) -> Result<Response<Self::ObserveStream>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn create_observation(
+        &self,
+        _: Request<CreateObservationRequest>,
+    ) -> Result<Response<CreateObservationResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn delete_observation(
+        &self,
+        _: Request<DeleteObservationRequest>,
+    ) -> Result<Response<DeleteObservationResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    async fn list_observations(
+        &self,
+        _: Request<ListObservationsRequest>,
+    ) -> Result<Response<ListObservationsResponse>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
+
+    type SubscribeNotificationsStream =
+        Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;
+
+    async fn subscribe_notifications(
+        &self,
+        _: Request<SubscribeNotificationsRequest>,
+    ) -> Result<Response<Self::SubscribeNotificationsStream>, Status> {
+        Err(Status::unimplemented("not used by the CLI"))
+    }
 }
 
 async fn serve(fake: Fake) -> String {
@@ -234,9 +274,10 @@ async fn watch_resumes_from_the_last_sequence_plus_one() {
     let mut client = connect(&serve(fake.clone()).await, Duration::from_secs(5))
         .await
         .unwrap();
-    let run = watch(
+    let run = follow(
         &mut client,
-        Some(Start::FromSequence(1)),
+        Feed::Registrations,
+        Resume::Sequence(1),
         true,
         Duration::from_secs(5),
     );

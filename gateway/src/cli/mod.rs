@@ -9,6 +9,7 @@
 //!   Execute arguments;
 //! * [`manage`] — the management commands (write, execute, create, delete, discover,
 //!   write-attributes): request building and output;
+//! * [`report`] — observe, durable observations and the notification lines;
 //! * [`run`] — the gRPC calls against `lwm2m.v1.DeviceService`, error reporting and exit codes;
 //! * [`security`] — `lwm2m security put|get|delete|list` against `lwm2m.v1.SecurityService`.
 //!
@@ -17,6 +18,7 @@
 pub mod args;
 pub mod json;
 pub mod manage;
+pub mod report;
 pub mod run;
 pub mod security;
 pub mod text;

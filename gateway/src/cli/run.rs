@@ -12,16 +12,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use lwm2m_proto::v1::device_service_client::DeviceServiceClient;
-use lwm2m_proto::v1::watch_registrations_request::Start;
 use lwm2m_proto::v1::{
-    GetRegistrationRequest, ListRegistrationsRequest, ReadRequest, WatchRegistrationsRequest,
+    subscribe_notifications_request, watch_registrations_request, GetRegistrationRequest,
+    ListRegistrationsRequest, ReadRequest, SubscribeNotificationsRequest,
+    WatchRegistrationsRequest,
 };
+use prost_types::Timestamp;
 use serde_json::Value as Json;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 use super::args::{Cli, Command};
 use super::manage::{self, UsageError};
+use super::report::{self, ReportCommand};
 use super::{code_name, json, text};
 use crate::status::COAP_CODE_KEY;
 
@@ -177,11 +180,21 @@ async fn run(cli: Cli) -> Result<()> {
             from_seq,
             from_time,
         } => {
-            let start = from_seq
-                .map(Start::FromSequence)
-                .or(from_time.map(Start::FromTime));
-            watch(&mut client, start, cli.json, timeout).await
+            let start = Resume::from_args(from_seq, from_time);
+            follow(&mut client, Feed::Registrations, start, cli.json, timeout).await
         }
+        Command::Report(ReportCommand::Notifications {
+            endpoint,
+            from_seq,
+            from_time,
+        }) => {
+            let feed = Feed::Notifications {
+                endpoint: endpoint.unwrap_or_default(),
+            };
+            let start = Resume::from_args(from_seq, from_time);
+            follow(&mut client, feed, start, cli.json, timeout).await
+        }
+        Command::Report(r) => report::call(&mut client, r, cli.json, timeout).await,
         Command::Manage(_) => unreachable!("sent as an Op above"),
         Command::Security(_) => unreachable!("run above"),
     }
@@ -292,12 +305,49 @@ fn is_fatal(code: Code) -> bool {
     )
 }
 
-/// Follows the event stream until Ctrl-C. On a stream error or end it waits (exponential
-/// back-off) and calls again with `from_sequence` = last sequence seen + 1 — the resume contract
-/// of WatchRegistrations — so no event is lost or repeated across reconnects.
-async fn watch(
+/// A resumable stream of the gateway.
+#[derive(Debug, Clone)]
+pub(super) enum Feed {
+    /// WatchRegistrations.
+    Registrations,
+    /// SubscribeNotifications, for one endpoint or (empty) all.
+    Notifications { endpoint: String },
+}
+
+impl Feed {
+    fn name(&self) -> &'static str {
+        match self {
+            Feed::Registrations => "watch",
+            Feed::Notifications { .. } => "notifications",
+        }
+    }
+}
+
+/// Where a stream (re)starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Resume {
+    Now,
+    Sequence(u64),
+    Time(Timestamp),
+}
+
+impl Resume {
+    fn from_args(from_seq: Option<u64>, from_time: Option<Timestamp>) -> Resume {
+        match (from_seq, from_time) {
+            (Some(n), _) => Resume::Sequence(n),
+            (None, Some(t)) => Resume::Time(t),
+            (None, None) => Resume::Now,
+        }
+    }
+}
+
+/// Follows a stream until Ctrl-C. On a stream error or end it waits (exponential back-off) and
+/// calls again with `from_sequence` = last sequence seen + 1 — the resume contract of
+/// WatchRegistrations and SubscribeNotifications — so nothing is lost or repeated.
+pub(super) async fn follow(
     client: &mut Client,
-    mut start: Option<Start>,
+    feed: Feed,
+    mut start: Resume,
     as_json: bool,
     timeout: Duration,
 ) -> Result<()> {
@@ -305,7 +355,7 @@ async fn watch(
     tokio::pin!(ctrl_c);
     let mut backoff = INITIAL_BACKOFF;
     loop {
-        let attempt = watch_once(client, &mut start, &mut backoff, as_json, timeout);
+        let attempt = follow_once(client, &feed, &mut start, &mut backoff, as_json, timeout);
         let outcome = tokio::select! {
             r = &mut ctrl_c => return r.context("waiting for Ctrl-C"),
             r = attempt => r,
@@ -319,12 +369,13 @@ async fn watch(
             },
         };
         let from = match &start {
-            Some(Start::FromSequence(n)) => format!("from sequence {n}"),
-            Some(Start::FromTime(t)) => format!("from {}", text::rfc3339(t)),
-            None => "from now".to_string(),
+            Resume::Sequence(n) => format!("from sequence {n}"),
+            Resume::Time(t) => format!("from {}", text::rfc3339(t)),
+            Resume::Now => "from now".to_string(),
         };
         eprintln!(
-            "watch: {why}; reconnecting {from} in {:.1}s",
+            "{}: {why}; reconnecting {from} in {:.1}s",
+            feed.name(),
             backoff.as_secs_f64()
         );
         tokio::select! {
@@ -335,25 +386,66 @@ async fn watch(
     }
 }
 
-/// One stream: opens it (within `timeout`), prints events, and advances `start` past each one.
-async fn watch_once(
+/// One stream: opens it (within `timeout`), prints each item, and advances `start` past it.
+async fn follow_once(
     client: &mut Client,
-    start: &mut Option<Start>,
+    feed: &Feed,
+    start: &mut Resume,
     backoff: &mut Duration,
     as_json: bool,
     timeout: Duration,
 ) -> Result<()> {
-    let req = Request::new(WatchRegistrationsRequest { start: *start });
-    let mut stream = deadline(timeout, client.watch_registrations(req))
-        .await?
-        .into_inner();
-    while let Some(ev) = stream.message().await? {
-        match as_json {
-            true => emit(&format!("{}\n", json::event_json(&ev)))?,
-            false => emit(&text::event_line(&ev))?,
+    match feed {
+        Feed::Registrations => {
+            use watch_registrations_request::Start;
+            let start_msg = match *start {
+                Resume::Now => None,
+                Resume::Sequence(n) => Some(Start::FromSequence(n)),
+                Resume::Time(t) => Some(Start::FromTime(t)),
+            };
+            let req = Request::new(WatchRegistrationsRequest { start: start_msg });
+            let stream = deadline(timeout, client.watch_registrations(req)).await?;
+            drain(stream.into_inner(), start, backoff, |ev| {
+                let line = match as_json {
+                    true => format!("{}\n", json::event_json(ev)),
+                    false => text::event_line(ev),
+                };
+                (ev.sequence, line)
+            })
+            .await
         }
-        if ev.sequence > 0 {
-            *start = Some(Start::FromSequence(ev.sequence + 1));
+        Feed::Notifications { endpoint } => {
+            use subscribe_notifications_request::Start;
+            let start_msg = match *start {
+                Resume::Now => None,
+                Resume::Sequence(n) => Some(Start::FromSequence(n)),
+                Resume::Time(t) => Some(Start::FromTime(t)),
+            };
+            let req = Request::new(SubscribeNotificationsRequest {
+                endpoint: endpoint.clone(),
+                start: start_msg,
+            });
+            let stream = deadline(timeout, client.subscribe_notifications(req)).await?;
+            drain(stream.into_inner(), start, backoff, |n| {
+                (n.sequence, report::notification_out(n, as_json))
+            })
+            .await
+        }
+    }
+}
+
+/// Prints every item of `stream`; `line` gives an item's stream sequence and its output.
+async fn drain<T>(
+    mut stream: tonic::Streaming<T>,
+    start: &mut Resume,
+    backoff: &mut Duration,
+    line: impl Fn(&T) -> (u64, String),
+) -> Result<()> {
+    while let Some(item) = stream.message().await? {
+        let (sequence, out) = line(&item);
+        emit(&out)?;
+        if sequence > 0 {
+            *start = Resume::Sequence(sequence + 1);
         }
         *backoff = INITIAL_BACKOFF;
     }

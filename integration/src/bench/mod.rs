@@ -14,9 +14,11 @@
 pub mod baseline;
 pub mod cluster;
 pub mod dtls;
+pub mod notify;
 pub mod reads;
 pub mod report;
 pub mod stats;
+pub mod steady;
 pub mod storm;
 pub mod suite;
 

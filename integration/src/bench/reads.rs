@@ -51,12 +51,22 @@ pub struct Fleet {
 impl Fleet {
     /// Starts and registers `n` devices, 64 registrations at a time.
     pub async fn register(cluster: &Cluster, n: usize) -> Result<Fleet, BenchError> {
-        let prefix = run_prefix("reads");
+        Fleet::register_on(cluster, n, "reads", READS_NET).await
+    }
+
+    /// The same for scenario `label`, with device addresses on 127.`net`.x.y.
+    pub async fn register_on(
+        cluster: &Cluster,
+        n: usize,
+        label: &str,
+        net: u8,
+    ) -> Result<Fleet, BenchError> {
+        let prefix = run_prefix(label);
         let mut devices = Vec::with_capacity(n);
         for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
             let batch = chunk.iter().map(|&i| {
                 let mut c = SimConfig::new(format!("{prefix}{i:06}"), cluster.node.coap);
-                c.bind = std::net::SocketAddr::from((device_ip(READS_NET, i), 0));
+                c.bind = std::net::SocketAddr::from((device_ip(net, i), 0));
                 async move {
                     let d = SimDevice::start(c).await?;
                     d.register().await?;

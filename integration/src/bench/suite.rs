@@ -6,8 +6,10 @@ use std::time::Duration;
 use super::baseline::{self, BaselineConfig};
 use super::cluster::Cluster;
 use super::dtls::{self, DtlsBenchConfig, DtlsOutcome};
+use super::notify::{self, NotifyConfig, NotifyOutcome};
 use super::reads::{self, Fleet, ReadsConfig, ReadsOutcome};
 use super::report::{Report, Scenario};
+use super::steady::{self, SteadyConfig};
 use super::storm::{self, StormConfig, StormOutcome};
 use super::BenchError;
 use crate::harness::Services;
@@ -20,6 +22,9 @@ pub struct SuiteConfig {
     pub reads: ReadsConfig,
     pub open_rate: f64,
     pub dtls: DtlsBenchConfig,
+    pub notify: NotifyConfig,
+    /// Steady state (scenario 2); `None` in `all`, which has no worker processes to spare.
+    pub steady: Option<SteadyConfig>,
 }
 
 /// What the suite observed, for the smoke checks.
@@ -28,6 +33,7 @@ struct Observed {
     reads: ReadsOutcome,
     open: ReadsOutcome,
     dtls: DtlsOutcome,
+    notify: NotifyOutcome,
 }
 
 /// Baselines, then one node + gateway for the storm and both read runs; the servers are stopped
@@ -56,11 +62,22 @@ async fn run_suite(svc: Services, cfg: &SuiteConfig) -> Result<(Report, Observed
         let (s, dtls) = dtls::run(&cluster, &cfg.dtls).await?;
         prefixes.push(dtls.prefix.clone());
         report.scenarios.push(s);
+        drop(fleet);
+        let (s, notify) = notify::run(&cluster, &cfg.notify).await?;
+        prefixes.push(notify.prefix.clone());
+        report.scenarios.push(s);
+        if let Some(steady_cfg) = &cfg.steady {
+            let exe = std::env::current_exe()?;
+            let (s, prefix) = steady::run(&cluster, steady_cfg, &exe).await?;
+            prefixes.push(prefix);
+            report.scenarios.push(s);
+        }
         Ok::<_, BenchError>(Observed {
             storm,
             reads,
             open,
             dtls,
+            notify,
         })
     }
     .await;
@@ -96,6 +113,11 @@ pub fn compare(report: &mut Report) {
         "open-loop read p50 ms ÷ NATS request-reply p50 ms",
         ("reads_open", "p50_ms"),
         ("nats_request_reply", "p50_ms"),
+    );
+    report.compare(
+        "notifications/s reaching NATS ÷ UDP echo/s",
+        ("notify", "notifications_per_s"),
+        ("udp_echo", "requests_per_s"),
     );
     report.compare(
         "durable registrations/s ÷ UDP echo/s",
@@ -135,6 +157,17 @@ pub fn smoke_config() -> SuiteConfig {
             concurrency: 8,
             max_time: Duration::from_secs(60),
         },
+        notify: NotifyConfig {
+            devices: 20,
+            rate: 200.0,
+            duration,
+            confirmable: true,
+        },
+        steady: Some(SteadyConfig {
+            devices: 100,
+            lifetime: 2,
+            duration: Duration::from_secs(3),
+        }),
     }
 }
 
@@ -158,7 +191,14 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
         }
         let rate = get("requests_per_s")
             .max(get("reads_per_s"))
-            .max(get("registrations_per_s"));
+            .max(get("registrations_per_s"))
+            .max(get("notifications_per_s"))
+            .max(get("updates_per_s"));
+        for k in ["update_errors", "register_failed"] {
+            if let Some(v) = s.get(k) {
+                check(v == 0.0, format!("{}: {k} = {v}", s.name));
+            }
+        }
         check(rate > 0.0, format!("{}: no throughput", s.name));
     }
     let n = cfg.storm.devices as u64;
@@ -201,6 +241,21 @@ pub async fn smoke(svc: Services) -> Result<Report, BenchError> {
             ),
         );
     }
+    if let (Some(cfg_steady), Some(st)) = (&cfg.steady, report.find("steady")) {
+        let registered = st.get("devices_registered").unwrap_or(0.0);
+        let rows = st.get("registrations_in_postgres").unwrap_or(0.0);
+        check(
+            registered == cfg_steady.devices as f64 && rows == registered,
+            format!("steady: {registered} devices registered, {rows} rows in Postgres"),
+        );
+    }
+    check(
+        seen.notify.sent > 0 && seen.notify.received == seen.notify.sent,
+        format!(
+            "notify: devices sent {} notifications, {} reached NATS",
+            seen.notify.sent, seen.notify.received
+        ),
+    );
     if failures.is_empty() {
         Ok(report)
     } else {

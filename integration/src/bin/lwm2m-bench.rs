@@ -15,8 +15,10 @@ use clap::{Parser, Subcommand};
 use lwm2m_integration::bench::baseline::{self, BaselineConfig};
 use lwm2m_integration::bench::cluster::Cluster;
 use lwm2m_integration::bench::dtls::{self, DtlsBenchConfig};
+use lwm2m_integration::bench::notify::{self, NotifyConfig};
 use lwm2m_integration::bench::reads::{self, Fleet, ReadsConfig};
 use lwm2m_integration::bench::report::Report;
+use lwm2m_integration::bench::steady::{self, SteadyConfig};
 use lwm2m_integration::bench::storm::{self, StormConfig};
 use lwm2m_integration::bench::suite::{self, SuiteConfig};
 use lwm2m_integration::harness::Services;
@@ -69,6 +71,47 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         max_time: u64,
     },
+    /// Notifications: devices with a durable observation notify at --rate in total; counts what
+    /// reaches a NATS subscriber and the end-to-end latency.
+    Notify {
+        #[arg(long, default_value_t = 1_000)]
+        devices: usize,
+        /// Notifications per second, all devices together.
+        #[arg(long, default_value_t = 20_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// CON notifications instead of NON.
+        #[arg(long)]
+        confirmable: bool,
+    },
+    /// Steady state at scale: N devices registered and updating at half their lifetime, in
+    /// worker processes of up to 18,000 devices; node RSS per device and the Postgres write rate.
+    Steady {
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 300)]
+        lifetime: u32,
+        /// Seconds of the measured steady phase, after every device registered.
+        #[arg(long, default_value_t = 60.0)]
+        duration: f64,
+    },
+    /// One worker process of `steady` (started by it).
+    #[command(hide = true)]
+    SteadyWorker {
+        #[arg(long)]
+        server: std::net::SocketAddr,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long)]
+        first: usize,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        lifetime: u32,
+        #[arg(long)]
+        duration: f64,
+    },
     /// The raw pieces: NATS request-reply, tonic unary, UDP echo.
     Baseline {
         #[arg(long, default_value_t = 64)]
@@ -97,6 +140,11 @@ enum Cmd {
         /// Devices of the DTLS scenario.
         #[arg(long, default_value_t = 2_000)]
         dtls_devices: usize,
+        /// Devices and total rate of the notification scenario.
+        #[arg(long, default_value_t = 1_000)]
+        notify_devices: usize,
+        #[arg(long, default_value_t = 20_000.0)]
+        notify_rate: f64,
     },
     /// Every scenario with tiny parameters; fails unless nothing failed and the counts add up.
     Smoke,
@@ -135,6 +183,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // A socket per simulated device: far more descriptors than the usual soft limit of 1024.
     let nofile = raise_nofile_limit()?;
+    if let Cmd::SteadyWorker {
+        server,
+        prefix,
+        first,
+        count,
+        lifetime,
+        duration,
+    } = &args.command
+    {
+        anyhow::ensure!(
+            *count as u64 + 256 <= nofile,
+            "{count} devices need more file descriptors than RLIMIT_NOFILE allows ({nofile})"
+        );
+        steady::worker(*server, prefix, *first, *count, *lifetime, secs(*duration)?).await?;
+        return Ok(());
+    }
     let svc = tokio::task::spawn_blocking(Services::get).await?;
 
     let mut report = Report::default();
@@ -205,6 +269,42 @@ async fn main() -> anyhow::Result<()> {
             cluster.stop_and_forget(&prefixes).await?;
             report.scenarios.push(result?.0);
         }
+        Cmd::Notify {
+            devices,
+            rate,
+            duration,
+            confirmable,
+        } => {
+            let cfg = NotifyConfig {
+                devices,
+                rate,
+                duration: secs(duration)?,
+                confirmable,
+            };
+            let cluster = Cluster::start(svc, true).await?;
+            let result = notify::run(&cluster, &cfg).await;
+            let prefixes: Vec<String> = result.iter().map(|(_, o)| o.prefix.clone()).collect();
+            cluster.stop_and_forget(&prefixes).await?;
+            report.scenarios.push(result?.0);
+        }
+        Cmd::Steady {
+            devices,
+            lifetime,
+            duration,
+        } => {
+            let cfg = SteadyConfig {
+                devices,
+                lifetime,
+                duration: secs(duration)?,
+            };
+            let exe = std::env::current_exe()?;
+            let cluster = Cluster::start(svc, false).await?;
+            let result = steady::run(&cluster, &cfg, &exe).await;
+            let prefixes: Vec<String> = result.iter().map(|(_, p)| p.clone()).collect();
+            cluster.stop_and_forget(&prefixes).await?;
+            report.scenarios.push(result?.0);
+        }
+        Cmd::SteadyWorker { .. } => anyhow::bail!("steady-worker runs before the services"),
         Cmd::Baseline {
             concurrency,
             duration,
@@ -226,6 +326,8 @@ async fn main() -> anyhow::Result<()> {
             rate,
             connections,
             dtls_devices,
+            notify_devices,
+            notify_rate,
         } => {
             let duration = secs(duration)?;
             let cfg = SuiteConfig {
@@ -252,6 +354,13 @@ async fn main() -> anyhow::Result<()> {
                     concurrency: storm_concurrency,
                     max_time: Duration::from_secs(300),
                 },
+                notify: NotifyConfig {
+                    devices: notify_devices,
+                    rate: notify_rate,
+                    duration,
+                    confirmable: false,
+                },
+                steady: None,
             };
             report = suite::all(svc, &cfg).await?;
         }

@@ -82,8 +82,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    for d in &devices {
-        let _ = d.deregister().await;
-    }
+    // De-register together, and not for longer than a few seconds if the node is gone.
+    let all = futures::future::join_all(devices.iter().map(|d| d.deregister()));
+    let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
     Ok(())
 }

@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 
 mod objects;
+mod observers;
 use lwm2m_core::coap::block::{set_block1, Assembled, AssemblerConfig, Block1Assembler};
 use lwm2m_core::content::ModelRegistry;
 use lwm2m_core::lwm2m::options::{location_path, set_content_format};
 use lwm2m_node::dtls;
 use lwm2m_node::udp::{self, CoapHandle, Incoming, RequestError};
 pub use objects::{device_records, Objects};
+pub use observers::Observers;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +78,7 @@ pub struct SimDevice {
     coap: CoapHandle,
     location: Mutex<Option<String>>,
     objects: Arc<Mutex<Objects>>,
+    observers: Observers,
     shutdown: CancellationToken,
 }
 
@@ -84,7 +87,12 @@ impl SimDevice {
         let socket = UdpSocket::bind(config.bind).await?;
         let shutdown = CancellationToken::new();
         let coap_config = lwm2m_core::coap::Config::default();
-        let (coap, incoming, _task) = match &config.psk {
+        let udp::Started {
+            handle: coap,
+            incoming,
+            mut observed,
+            ..
+        } = match &config.psk {
             None => udp::start(socket, coap_config, 64, shutdown.clone())?,
             Some((identity, key)) => {
                 let keys = dtls::KeyStore::new();
@@ -107,12 +115,27 @@ impl SimDevice {
         let mut objects = Objects::new(&config.endpoint);
         objects.set_model(config.model.clone());
         let objects = Arc::new(Mutex::new(objects));
-        tokio::spawn(serve(coap.clone(), incoming, objects.clone()));
+        let observers = Observers::default();
+        tokio::spawn(serve(
+            coap.clone(),
+            incoming,
+            objects.clone(),
+            observers.clone(),
+        ));
+        let lost = observers.clone();
+        tokio::spawn(async move {
+            while let Some(o) = observed.recv().await {
+                if let udp::Observed::ObserverLost { peer, token } = o {
+                    lost.lost(peer, &token);
+                }
+            }
+        });
         Ok(SimDevice {
             config,
             coap,
             location: Mutex::new(None),
             objects,
+            observers,
             shutdown,
         })
     }
@@ -129,6 +152,41 @@ impl SimDevice {
     /// The device's objects, as the server's operations left them.
     pub fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
         self.objects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Servers observing this device now.
+    pub fn observers(&self) -> usize {
+        self.observers.len()
+    }
+
+    /// Notifies every observer of the current values (CON when `confirmable`, else NON).
+    pub async fn notify(&self, confirmable: bool) -> usize {
+        let all = self.observers.notifications(&mut self.objects());
+        let n = all.len();
+        for (peer, token, packet) in all {
+            self.coap.notify(peer, token, packet, confirmable).await;
+        }
+        n
+    }
+
+    /// LwM2M 1.1 Send: POSTs `records` to the server's `/dp` in SenML JSON; returns the code.
+    pub async fn send(&self, records: &[lwm2m_core::content::Record]) -> Result<String, SimError> {
+        let mut p = request(RequestType::Post, &["dp"]);
+        set_content_format(&mut p, 110);
+        p.payload = lwm2m_core::content::encode(
+            lwm2m_core::content::ContentFormat::SenmlJson,
+            records,
+            &lwm2m_core::content::Path::ROOT,
+            self.config.model.as_ref(),
+        )
+        .map_err(|e| SimError::Refused(e.to_string()))?;
+        Ok(self
+            .coap
+            .request(self.config.server, p)
+            .await?
+            .header
+            .code
+            .to_string())
     }
 
     /// The registration location ("rd/<id>") from the last 2.01.
@@ -249,6 +307,7 @@ async fn serve(
     coap: CoapHandle,
     mut incoming: tokio::sync::mpsc::Receiver<Incoming>,
     objects: Arc<Mutex<Objects>>,
+    observers: Observers,
 ) {
     let config = AssemblerConfig {
         max_size: 8 * 1024 * 1024,
@@ -268,6 +327,7 @@ async fn serve(
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .answer(&request);
+                    observers.on_request(inc.peer, &request, &mut answer);
                     if let Some(b) = block1 {
                         let _ = set_block1(&mut answer, b);
                     }

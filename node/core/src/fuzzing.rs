@@ -139,10 +139,20 @@ fn feed(ep: &mut Endpoint, now: Instant, from: Peer, data: &[u8]) -> usize {
             ),
             "reply to a datagram is neither ACK nor RST"
         );
+        // Only a CON is answered, except that a NON response nobody waits for is reset
+        // (RFC 7641 §3.6).
+        let non_response = (data[0] >> 4) & 3 == 1 && (2..=5).contains(&(data[1] >> 5));
         assert!(
-            data[0] >> 6 == 1 && (data[0] >> 4) & 3 == 0,
+            data[0] >> 6 == 1 && ((data[0] >> 4) & 3 == 0 || non_response),
             "reply to a non-CON"
         );
+        if non_response {
+            assert_eq!(
+                reply.header.get_type(),
+                MessageType::Reset,
+                "NON answered with ACK"
+            );
+        }
         assert_eq!(
             reply.header.message_id,
             u16::from_be_bytes([data[2], data[3]]),
@@ -184,7 +194,8 @@ fn feed(ep: &mut Endpoint, now: Instant, from: Peer, data: &[u8]) -> usize {
             }
             Event::RequestFailed { peer, .. }
             | Event::Rejected { peer, .. }
-            | Event::Notification { peer, .. } => {
+            | Event::Notification { peer, .. }
+            | Event::ObserverLost { peer, .. } => {
                 assert_eq!(peer, from)
             }
         }

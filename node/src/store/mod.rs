@@ -5,6 +5,7 @@
 //! Reads for the API are plain queries (`queries.rs`).
 
 mod events;
+pub mod observations;
 mod queries;
 mod register_many;
 pub mod security;

@@ -85,11 +85,11 @@ pub async fn owned_endpoints(pool: &PgPool, node: &str) -> Result<Vec<String>, S
     )
 }
 
-fn encode_token(endpoint: &str) -> String {
+pub(super) fn encode_token(endpoint: &str) -> String {
     endpoint.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_token(token: &str) -> Result<String, StoreError> {
+pub(super) fn decode_token(token: &str) -> Result<String, StoreError> {
     if !token.len().is_multiple_of(2) || token.len() > 1024 {
         return Err(StoreError::BadPageToken);
     }

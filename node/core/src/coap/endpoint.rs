@@ -54,6 +54,10 @@ pub(super) struct OutRequest {
 pub(super) struct Separate {
     pub retx: Retransmit,
     pub deadline: Instant,
+    /// Set for a notification we sent as an observed server (`notify.rs`): the token of the
+    /// observation, which ends if the peer resets the message or never acknowledges it
+    /// (RFC 7641 §3.6, §4.5).
+    pub observer: Option<Vec<u8>>,
 }
 
 /// A message received from a peer, remembered for duplicate detection
@@ -199,7 +203,10 @@ impl Endpoint {
             return;
         };
         if sep.retx.count >= max {
-            self.separate.remove(&key);
+            if let Some(token) = self.separate.remove(&key).and_then(|s| s.observer) {
+                let peer = key.0;
+                self.events.push_back(Event::ObserverLost { peer, token });
+            }
             return;
         }
         sep.retx.count += 1;
@@ -247,12 +254,10 @@ impl Endpoint {
         self.timers.insert((req.deadline, Timer::Request(id)));
     }
 
-    pub(super) fn stop_separate(&mut self, key: MidKey) -> bool {
-        let Some(sep) = self.separate.remove(&key) else {
-            return false;
-        };
+    pub(super) fn stop_separate(&mut self, key: MidKey) -> Option<Separate> {
+        let sep = self.separate.remove(&key)?;
         self.timers.remove(&(sep.deadline, Timer::Separate(key)));
-        true
+        Some(sep)
     }
 
     /// Acknowledges a response or notification that came as CON (RFC 7252 §5.2.2, RFC 7641

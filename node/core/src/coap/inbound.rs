@@ -135,11 +135,15 @@ impl Endpoint {
             if let Some(obs) = self.observation_for(peer, response.get_token()) {
                 return self.on_notification(now, peer, con, mid, obs, response);
             }
-            if con {
-                self.send(peer, empty(MsgType::Rst, mid));
-                return self.reject(peer, "CON response with unknown token, sent RST");
-            }
-            return self.reject(peer, "NON response with unknown token, ignored");
+            // RFC 7641 §3.6: rejecting a notification nobody waits for (a forgotten
+            // observation, or another peer's token) with RST makes its server stop sending;
+            // RFC 7252 §4.3 allows the RST for a NON too.
+            self.send(peer, empty(MsgType::Rst, mid));
+            let kind = if con { "CON" } else { "NON" };
+            return self.reject(
+                peer,
+                format!("{kind} response with unknown token, sent RST"),
+            );
         };
         let req = self.finish_request(id);
         self.maybe_observe(now, id, req, &response);
@@ -156,7 +160,7 @@ impl Endpoint {
     fn on_empty_ack(&mut self, now: Instant, peer: Peer, mid: u16) {
         if let Some(&id) = self.req_by_mid.get(&(peer, mid)) {
             self.request_acked(now, id);
-        } else if !self.stop_separate((peer, mid)) {
+        } else if self.stop_separate((peer, mid)).is_none() {
             self.reject(
                 peer,
                 format!("empty ACK for unknown message ID {mid}, ignored"),
@@ -199,7 +203,12 @@ impl Endpoint {
                 peer,
                 reason,
             });
-        } else if !self.stop_separate((peer, mid)) {
+        } else if let Some(sep) = self.stop_separate((peer, mid)) {
+            // RFC 7641 §3.6: a RST for a notification removes the observer.
+            if let Some(token) = sep.observer {
+                self.events.push_back(Event::ObserverLost { peer, token });
+            }
+        } else {
             self.reject(peer, format!("RST for unknown message ID {mid}, ignored"));
         }
     }

@@ -17,19 +17,25 @@
 //! [`Endpoint::send_observe`] yields one `Response` and then a
 //! `Notification` per fresh notification (§3.2–§3.4).
 //!
-//! Not handled here: block-wise transfer (RFC 7959), the server side of
-//! Observe, and congestion control beyond the retransmission back-off (NSTART is the
-//! caller's business; `max_pending_requests` is a global cap).
+//! The server side of Observe is [`Endpoint::notify`] (`notify.rs`): what a
+//! device (our simulator) uses to send notifications.
+//!
+//! Not handled here: block-wise transfer (RFC 7959) and congestion control
+//! beyond the retransmission back-off (NSTART is the caller's business;
+//! `max_pending_requests` is a global cap).
 
 pub mod block;
 mod endpoint;
 mod inbound;
+mod notify;
 mod observe;
 mod outbound;
 mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_notify;
 #[cfg(test)]
 mod tests_observe;
 #[cfg(test)]
@@ -117,6 +123,9 @@ pub enum Event {
         response: coap_lite::Packet,
         sequence: Option<u32>,
     },
+    /// A peer observing us reset one of our notifications, or never acknowledged a CON one
+    /// (RFC 7641 §3.6, §4.5): it no longer observes `token`. Sent by [`Endpoint::notify`].
+    ObserverLost { peer: Peer, token: Vec<u8> },
     /// Our request ended without a response.
     RequestFailed {
         request: RequestId,

@@ -20,8 +20,10 @@ pub(super) struct Observation {
     pub peer: Peer,
     pub token: Token,
     /// Observe value of the last delivered notification (or of the first
-    /// response) and when it arrived, for the §3.4 freshness rule.
-    pub last: (u32, Instant),
+    /// response) and when it arrived, for the §3.4 freshness rule; `None`
+    /// for an observation restored after a restart, whose next notification
+    /// is fresh whatever its number.
+    pub last: Option<(u32, Instant)>,
 }
 
 /// RFC 7641 §3.4: is notification `(v2, t2)` newer than `(v1, t1)`? Observe
@@ -98,6 +100,42 @@ impl Endpoint {
         }
     }
 
+    /// Re-establishes an observation that an earlier run of this process (or
+    /// another node) registered with `token` at `peer`, so the notifications
+    /// the peer keeps sending are delivered again (persisted observations,
+    /// as Leshan restores them after a restart). `None` when `token` is not
+    /// one of ours (8 bytes), is already in use towards `peer`, or the
+    /// observation cap is reached.
+    pub fn restore_observation(&mut self, peer: Peer, token: &[u8]) -> Option<RequestId> {
+        let token = Token::try_from(token).ok()?;
+        let key = (peer, token);
+        let full = self.observations.len() + self.observe_pending >= self.config.max_observations;
+        if full || self.obs_by_token.contains_key(&key) || self.req_by_token.contains_key(&key) {
+            return None;
+        }
+        let id = RequestId(self.fresh_id());
+        self.obs_by_token.insert(key, id);
+        let last = None;
+        self.observations
+            .insert(id, Observation { peer, token, last });
+        Some(id)
+    }
+
+    /// Notifications of observation `request` now come from `peer` (the
+    /// device's address changed, e.g. a NAT rebinding reported by an Update).
+    pub fn move_observation(&mut self, request: RequestId, peer: Peer) -> bool {
+        let Some(obs) = self.observations.get_mut(&request) else {
+            return false;
+        };
+        if self.obs_by_token.contains_key(&(peer, obs.token)) {
+            return false;
+        }
+        self.obs_by_token.remove(&(obs.peer, obs.token));
+        obs.peer = peer;
+        self.obs_by_token.insert((peer, obs.token), request);
+        true
+    }
+
     /// Established observations (not counting registrations in flight).
     pub fn observations(&self) -> usize {
         self.observations.len()
@@ -126,7 +164,7 @@ impl Endpoint {
         if let (true, Some(Some(seq))) = (success, observe_value(response)) {
             let (peer, token) = (req.peer, req.token);
             self.obs_by_token.insert((peer, token), id);
-            let last = (seq, now);
+            let last = Some((seq, now));
             self.observations
                 .insert(id, Observation { peer, token, last });
         }
@@ -164,12 +202,13 @@ impl Endpoint {
                 let Some(obs) = self.observations.get_mut(&request) else {
                     return;
                 };
-                let (v1, t1) = obs.last;
-                if !is_fresh(v1, t1, seq, now) {
-                    let why = format!("stale notification (Observe {seq} after {v1}), dropped");
-                    return self.reject(peer, why);
+                if let Some((v1, t1)) = obs.last {
+                    if !is_fresh(v1, t1, seq, now) {
+                        let why = format!("stale notification (Observe {seq} after {v1}), dropped");
+                        return self.reject(peer, why);
+                    }
                 }
-                obs.last = (seq, now);
+                obs.last = Some((seq, now));
             }
             None => {
                 self.forget_observation(request);

@@ -72,8 +72,14 @@ impl Endpoint {
                     count: 0,
                     timeout,
                 };
-                self.separate
-                    .insert((peer, mid), Separate { retx, deadline });
+                self.separate.insert(
+                    (peer, mid),
+                    Separate {
+                        retx,
+                        deadline,
+                        observer: None,
+                    },
+                );
                 self.timers.insert((deadline, Timer::Separate((peer, mid))));
             }
             self.send(peer, bytes);
@@ -153,7 +159,7 @@ impl Endpoint {
     /// Next message ID not used towards `peer` within its lifetime
     /// (RFC 7252 §4.4). One counter serves all peers, so a collision needs
     /// 65 536 messages to one peer inside EXCHANGE_LIFETIME.
-    fn find_free_mid(&mut self, peer: Peer) -> Option<u16> {
+    pub(super) fn find_free_mid(&mut self, peer: Peer) -> Option<u16> {
         for _ in 0..=u16::MAX as u32 {
             let mid = self.next_mid;
             self.next_mid = self.next_mid.wrapping_add(1);
@@ -168,7 +174,7 @@ impl Endpoint {
         None
     }
 
-    fn reserve_mid(&mut self, now: Instant, key: MidKey, lifetime: Duration) {
+    pub(super) fn reserve_mid(&mut self, now: Instant, key: MidKey, lifetime: Duration) {
         let until = later(now, lifetime);
         if let Some(old) = self.recent_mids.insert(key, until) {
             self.timers.remove(&(old, Timer::Mid(key)));
@@ -178,7 +184,7 @@ impl Endpoint {
 
     /// Uniform in `[ack_timeout, ack_timeout * ack_random_factor]`; a
     /// nonsensical factor (< 1, NaN) degrades to `ack_timeout`.
-    fn initial_timeout(&mut self) -> Duration {
+    pub(super) fn initial_timeout(&mut self) -> Duration {
         let f = self.config.ack_random_factor;
         let f = if f.is_finite() && f >= 1.0 { f } else { 1.0 };
         let scale = 1.0 + self.rng.next_f64() * (f - 1.0);

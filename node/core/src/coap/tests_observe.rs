@@ -13,7 +13,7 @@ use super::*;
 
 /// Register an observation of `/3/0/9` from `a` at `b`; the piggy-backed
 /// first response carries Observe=5. Returns the request and its token.
-fn register(a: &mut Endpoint, b: &mut Endpoint, t0: Instant) -> (RequestId, Vec<u8>) {
+pub(super) fn register(a: &mut Endpoint, b: &mut Endpoint, t0: Instant) -> (RequestId, Vec<u8>) {
     let id = a.send_observe(t0, B, get("/3/0/9")).unwrap();
     let req = one_sent(a, B);
     // Token (8 bytes), then Observe (option 6) with an empty value = 0,
@@ -34,7 +34,13 @@ fn register(a: &mut Endpoint, b: &mut Endpoint, t0: Instant) -> (RequestId, Vec<
 }
 
 /// A notification datagram as the server would send it.
-fn notif(con: bool, mid: u16, token: &[u8], seq: Option<u32>, code: ResponseType) -> Vec<u8> {
+pub(super) fn notif(
+    con: bool,
+    mid: u16,
+    token: &[u8],
+    seq: Option<u32>,
+    code: ResponseType,
+) -> Vec<u8> {
     let mut p = Packet::new();
     p.header.set_type(if con {
         MessageType::Confirmable
@@ -51,12 +57,12 @@ fn notif(con: bool, mid: u16, token: &[u8], seq: Option<u32>, code: ResponseType
     p.to_bytes().unwrap()
 }
 
-fn ack(mid: u16) -> Vec<u8> {
+pub(super) fn ack(mid: u16) -> Vec<u8> {
     let [h, l] = mid.to_be_bytes();
     vec![0x60, 0x00, h, l]
 }
 
-fn rst(mid: u16) -> Vec<u8> {
+pub(super) fn rst(mid: u16) -> Vec<u8> {
     let [h, l] = mid.to_be_bytes();
     vec![0x70, 0x00, h, l]
 }
@@ -261,7 +267,8 @@ fn forgotten_observation_gets_rst() {
         B,
         &notif(false, 0x0abd, &token, Some(7), ResponseType::Content),
     );
-    assert!(sent(&mut a, B).is_empty());
+    // A NON notification is reset too (RFC 7641 §3.6), so the server stops.
+    assert_eq!(one_sent(&mut a, B), rst(0x0abd));
     only_rejected(&mut a);
 }
 

@@ -6,3 +6,4 @@ pub mod manage;
 pub mod options;
 pub mod read;
 pub mod registration;
+pub mod report;

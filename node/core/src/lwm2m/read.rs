@@ -4,7 +4,9 @@
 use coap_lite::{CoapOption, MessageClass, Packet, RequestType};
 
 use super::options::{code_text, content_format, raw_code, set_accept};
-use crate::content::{build_tree, decode, ContentError, ContentFormat, ObjectModel, Path, Tree};
+use crate::content::{
+    build_tree, decode, ContentError, ContentFormat, ObjectModel, Path, Record, Tree,
+};
 
 /// The GET for `path` under the device's root path ("/" or an alternate path like "/lwm2m").
 pub fn read_request(root_path: &str, path: &Path, accept: Option<u16>) -> Packet {
@@ -65,6 +67,21 @@ pub fn read_response(
     response: &Packet,
     model: &dyn ObjectModel,
 ) -> Result<ReadContent, ReadError> {
+    let (code, format, records) = read_records(requested, response, model)?;
+    let tree = build_tree(requested, &records, model).map_err(|source| ReadError::BadContent {
+        code: code.clone(),
+        source,
+    })?;
+    Ok(ReadContent { code, format, tree })
+}
+
+/// The records of a 2.05 answer to a Read (or Observe) of `requested`, with the code and the
+/// content format they came in.
+pub fn read_records(
+    requested: &Path,
+    response: &Packet,
+    model: &dyn ObjectModel,
+) -> Result<(String, u16, Vec<Record>), ReadError> {
     let code = code_text(response);
     if raw_code(response) != 0x45 {
         return Err(ReadError::Device(code));
@@ -84,18 +101,12 @@ pub fn read_response(
         }
     };
     let format = ContentFormat::from_code(cf).ok_or(ReadError::UnsupportedFormat(cf))?;
-    let bad = |source| ReadError::BadContent {
-        code: code.clone(),
-        source,
-    };
     let records = decode(format, requested, &response.payload, model).map_err(|e| match e {
         ContentError::UnsupportedFormat(_) => ReadError::UnsupportedFormat(cf),
-        other => bad(other),
+        other => ReadError::BadContent {
+            code: code.clone(),
+            source: other,
+        },
     })?;
-    let tree = build_tree(requested, &records, model).map_err(bad)?;
-    Ok(ReadContent {
-        code,
-        format: cf,
-        tree,
-    })
+    Ok((code, cf, records))
 }
