@@ -257,3 +257,48 @@ fn bogus_client_hello(seq: u64, cookie: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_works_over_dtls() {
+    use lwm2m_core::content::Value;
+    use lwm2m_proto::v1::ObserveRequest;
+    let svc = Services::get();
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("psk-observe");
+    put_psk(&gw.url, &ep, &format!("{ep}-id"), b"observe-key").await;
+    let dev = SimDevice::start(sim_dtls(&ep, &node, &format!("{ep}-id"), b"observe-key"))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        dev.register().await.ok()
+    })
+    .await
+    .expect("registered over DTLS");
+    let mut stream = api
+        .observe(ObserveRequest {
+            endpoint: ep.clone(),
+            paths: vec!["/3/0/9".into()],
+            content_format: 0,
+        })
+        .await
+        .expect("Observe over DTLS")
+        .into_inner();
+    let step = Duration::from_secs(10);
+    let first = tokio::time::timeout(step, stream.message())
+        .await
+        .expect("initial notification in time")
+        .expect("stream ok")
+        .expect("stream open");
+    assert_eq!(first.coap_code, "2.05");
+    assert_eq!(dev.observers(), 1);
+    dev.objects().insert("/3/0/9", Value::Integer(42)).unwrap();
+    assert_eq!(dev.notify(true).await, 1);
+    let n = tokio::time::timeout(step, stream.message())
+        .await
+        .expect("notification in time")
+        .expect("stream ok")
+        .expect("stream open");
+    assert_eq!(n.sequence, 2);
+}

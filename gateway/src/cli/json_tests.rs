@@ -113,6 +113,7 @@ fn registration_has_every_field() {
         binding: "U".into(),
         queue_mode: true,
         address: "10.0.0.5:5683".into(),
+        psk_identity: "dev-1-id".into(),
         owner_node: "node-a".into(),
         root_path: "/".into(),
         objects: vec![ObjectLink {
@@ -134,7 +135,7 @@ fn registration_has_every_field() {
         json!({
             "endpoint": "dev-1", "registration_id": "r1", "lwm2m_version": "1.1",
             "lifetime_seconds": 60, "binding": "U", "queue_mode": true, "sms_number": "",
-            "address": "10.0.0.5:5683", "owner_node": "node-a", "root_path": "/",
+            "address": "10.0.0.5:5683", "psk_identity": "dev-1-id", "owner_node": "node-a", "root_path": "/",
             "objects": [{"path": "/3/0", "object_id": 3, "instance_id": 0, "version": "1.1"}],
             "supported_content_formats": [110], "object_links": "</3/0>",
             "additional_attributes": {"apn": "iot"},

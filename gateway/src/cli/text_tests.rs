@@ -219,6 +219,7 @@ fn details_view() {
          queue mode:      false\n\
          sms number:      -\n\
          address:         10.0.0.5:5683\n\
+         security:        none (plain CoAP)\n\
          owner node:      node-a\n\
          root path:       /\n\
          lifetime:        60s\n\
@@ -229,6 +230,8 @@ fn details_view() {
          attributes:      apn=iot\n\
          objects (2):\n  </1/0>\n  </3>;ver=1.1\n"
     );
+    r.psk_identity = "dev-1-id".into();
+    assert!(registration_details(&r).contains("security:        DTLS psk identity dev-1-id\n"));
 }
 
 #[test]
