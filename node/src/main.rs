@@ -89,9 +89,8 @@ async fn main() -> anyhow::Result<()> {
     let secure = match config.coaps_listen {
         None => None,
         Some(addr) => {
-            let socket = tokio::net::UdpSocket::bind(addr)
-                .await
-                .with_context(|| format!("bind {addr}"))?;
+            let socket =
+                udp::bind(addr, udp::RECV_BUFFER).with_context(|| format!("bind {addr}"))?;
             let (transport, handle) = dtls::start(
                 socket,
                 keys.clone(),

@@ -166,6 +166,15 @@ fn raise_nofile_limit() -> anyhow::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX).context("raise RLIMIT_NOFILE")
 }
 
+/// One socket per simulated device, plus some for the rest of the process.
+fn enough_fds(devices: usize, nofile: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        devices as u64 + 256 <= nofile,
+        "{devices} devices need more file descriptors than RLIMIT_NOFILE allows ({nofile})"
+    );
+    Ok(())
+}
+
 fn secs(s: f64) -> anyhow::Result<Duration> {
     anyhow::ensure!(
         s > 0.0 && s <= 3600.0,
@@ -192,10 +201,7 @@ async fn main() -> anyhow::Result<()> {
         duration,
     } = &args.command
     {
-        anyhow::ensure!(
-            *count as u64 + 256 <= nofile,
-            "{count} devices need more file descriptors than RLIMIT_NOFILE allows ({nofile})"
-        );
+        enough_fds(*count, nofile)?;
         steady::worker(*server, prefix, *first, *count, *lifetime, secs(*duration)?).await?;
         return Ok(());
     }
@@ -208,10 +214,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             max_time,
         } => {
-            anyhow::ensure!(
-                devices as u64 + 256 <= nofile,
-                "{devices} devices need more file descriptors than RLIMIT_NOFILE allows ({nofile})"
-            );
+            enough_fds(devices, nofile)?;
             let cfg = StormConfig {
                 devices,
                 concurrency,
@@ -254,10 +257,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             max_time,
         } => {
-            anyhow::ensure!(
-                devices as u64 + 256 <= nofile,
-                "{devices} devices need more file descriptors than RLIMIT_NOFILE allows ({nofile})"
-            );
+            enough_fds(devices, nofile)?;
             let cfg = DtlsBenchConfig {
                 devices,
                 concurrency,
