@@ -78,6 +78,17 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// A free loopback UDP port below Linux's ephemeral range (32768–60999): no socket bound to port
+/// 0 can take it, so a test that restarts a process on the same port does not race other tests.
+pub fn stable_udp_port() -> u16 {
+    loop {
+        let port = 20_000 + (rand::random::<u16>() % 12_000);
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
