@@ -7,14 +7,17 @@
 //! - `table.rs`: the association table and its rules (replacement, eviction, handshake cap);
 //! - `conn.rs`: the per-peer pipe a webrtc-dtls connection runs over;
 //! - `keys.rs`: the PSK credentials in memory;
-//! - `transport.rs`: the demultiplexer task, handshakes (both roles) and the CoAP transport.
+//! - `transport.rs`: the demultiplexer task and the CoAP transport;
+//! - `handshake.rs`: handshakes (both roles) and each connection's life after it.
 
 mod conn;
 pub mod cookie;
+mod handshake;
 pub mod keys;
 pub mod record;
 pub mod table;
 mod transport;
 
+pub use handshake::PSK_SUITES;
 pub use keys::{Credential, KeyStore};
-pub use transport::{start, DtlsConfig, DtlsHandle, DtlsTransport, PSK_SUITES};
+pub use transport::{start, DtlsConfig, DtlsHandle, DtlsTransport};
