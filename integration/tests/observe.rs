@@ -147,7 +147,8 @@ async fn stream_observe_delivers_notifications_and_cancel_stops_them_on_the_devi
 async fn durable_observation_survives_gateway_restart_node_kill_and_resume() {
     let svc = Services::get();
     let node_id = unique("node");
-    let port = free_udp_port();
+    // Below the ephemeral range: nothing takes it while the node is down.
+    let port = stable_udp_port();
     let mut node = start_node(&svc, &node_id, port, &[]);
     let mut gw1 = start_gateway(&svc, &unique("gw1"), &[]);
     let ep = unique("sim-durable");
