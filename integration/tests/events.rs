@@ -142,7 +142,8 @@ async fn kill_9_after_2_01_loses_nothing() {
     let svc = Services::get();
     let db = pool(&svc).await;
     let node_id = unique("node-k9");
-    let port = free_udp_port();
+    // Below the ephemeral range: nothing takes it while the node is down.
+    let port = stable_udp_port();
     let mut node = start_node(&svc, &node_id, port, &[]);
     let gw = start_gateway(&svc, &unique("gw"), &[]);
     let mut api = grpc(&gw.url).await;
