@@ -12,6 +12,9 @@ if ! command -v coap-client-notls >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends libcoap3-bin >&2
 fi
 
+# aiocoap on tinydtls (PyPI aiocoap + DTLSSocket) is the third DTLS stack of the interop tests.
+scripts/aiocoap.sh >/dev/null
+
 # Tests get their own database (LWM2M_DB, default lwm2m_test), so a running demo (scripts/run.sh)
 # never sees test devices.
 eval "$(LWM2M_DB=${LWM2M_DB:-lwm2m_test} scripts/services.sh)"

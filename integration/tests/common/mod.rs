@@ -1,5 +1,5 @@
 //! Shared helpers of the end-to-end tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::future::Future;
 use std::time::Duration;
