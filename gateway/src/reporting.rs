@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status};
 
 use crate::deadline::request_deadline;
-use crate::service::{check_endpoint, check_path, store_status, Service};
+use crate::service::{check_endpoint, check_path, routed, store_status, Service};
 use crate::status::{status_for_result, with_coap_code};
 
 pub type NotificationStream = Pin<Box<dyn Stream<Item = Result<Notification, Status>> + Send>>;
@@ -74,27 +74,7 @@ impl Service {
         let r = request.into_inner();
         check_observed(&r.endpoint, &r.paths, r.content_format)?;
         let endpoint = r.endpoint.clone();
-        let result = self
-            .router
-            .call(
-                &endpoint,
-                route_request::Operation::CreateObservation(r),
-                deadline,
-            )
-            .await?;
-        if let Some(status) = status_for_result(&endpoint, &result) {
-            return Err(status);
-        }
-        match result.response {
-            Some(result::Response::CreateObservation(body)) => {
-                let mut response = Response::new(body);
-                with_coap_code(response.metadata_mut(), &result.coap_code);
-                Ok(response)
-            }
-            _ => Err(Status::internal(format!(
-                "{endpoint}: node answered with another operation's result"
-            ))),
-        }
+        routed!(self, endpoint, deadline, CreateObservation(r))
     }
 
     pub(crate) async fn delete_observation_call(

@@ -71,6 +71,8 @@ macro_rules! routed {
     }};
 }
 
+pub(crate) use routed;
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<RegistrationEvent, Status>> + Send>>;
 
 #[tonic::async_trait]

@@ -180,13 +180,13 @@ impl SimDevice {
             self.config.model.as_ref(),
         )
         .map_err(|e| SimError::Refused(e.to_string()))?;
-        Ok(self
-            .coap
-            .request(self.config.server, p)
-            .await?
-            .header
-            .code
-            .to_string())
+        self.code_of(p).await
+    }
+
+    /// Sends `p` to the server; the response code ("2.04", "4.04").
+    async fn code_of(&self, p: Packet) -> Result<String, SimError> {
+        let response = self.coap.request(self.config.server, p).await?;
+        Ok(response.header.code.to_string())
     }
 
     /// The registration location ("rd/<id>") from the last 2.01.
@@ -243,13 +243,7 @@ impl SimDevice {
             set_content_format(&mut p, 40);
             p.payload = l.as_bytes().to_vec();
         }
-        Ok(self
-            .coap
-            .request(self.config.server, p)
-            .await?
-            .header
-            .code
-            .to_string())
+        self.code_of(p).await
     }
 
     /// Update with arbitrary query parameters (e.g. `["b=U"]`); returns the response code.
@@ -260,13 +254,7 @@ impl SimDevice {
         for q in queries {
             p.add_option(CoapOption::UriQuery, q.as_bytes().to_vec());
         }
-        Ok(self
-            .coap
-            .request(self.config.server, p)
-            .await?
-            .header
-            .code
-            .to_string())
+        self.code_of(p).await
     }
 
     /// De-register; returns the response code ("2.02").
@@ -274,13 +262,7 @@ impl SimDevice {
         let location = self.location().ok_or(SimError::NotRegistered)?;
         let segs: Vec<&str> = location.split('/').collect();
         let p = request(RequestType::Delete, &segs);
-        Ok(self
-            .coap
-            .request(self.config.server, p)
-            .await?
-            .header
-            .code
-            .to_string())
+        self.code_of(p).await
     }
 
     pub fn stop(&self) {

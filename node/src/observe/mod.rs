@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 use coap_lite::Packet;
 use lwm2m_core::coap::RequestId;
-use lwm2m_core::content::{ModelRegistry, Path};
+use lwm2m_core::content::ModelRegistry;
 use lwm2m_core::lwm2m::composite::composite_format;
 use lwm2m_core::lwm2m::read::preferred_format;
 use lwm2m_core::lwm2m::report::{notification_records, observe_request};
@@ -334,21 +334,17 @@ impl Observations {
             tracing::debug!(%peer, "notification for an observation that just ended");
             return;
         };
-        tracing::Span::current().record("endpoint", view.endpoint.as_str());
-        self.registry.touch(&view.endpoint);
-        let paths: Vec<Path> = view
-            .paths
-            .iter()
-            .filter_map(|p| Path::parse(p).ok())
-            .collect();
-        let decoded = notification_records(&paths, &response, self.model.as_ref());
+        let info = &view.info;
+        tracing::Span::current().record("endpoint", info.endpoint.as_str());
+        self.registry.touch(&info.endpoint);
+        let decoded = notification_records(&info.parsed, &response, self.model.as_ref());
         let ended = sequence.is_none() || decoded.is_err();
         let origin = notification::Origin {
             kind: Kind::Observe,
-            endpoint: &view.endpoint,
-            reg_id: &view.reg_id,
-            observation_id: view.observation_id(),
-            paths: &view.paths,
+            endpoint: &info.endpoint,
+            reg_id: &info.reg_id,
+            observation_id: info.observation_id(),
+            paths: &info.paths,
             node: self.registry.node(),
         };
         let item = match decoded {
@@ -363,7 +359,7 @@ impl Observations {
                 None
             }
         };
-        match (&view.sink, item) {
+        match (&info.sink, item) {
             (Sink::Stream(tx), Some(n)) => {
                 if tx.try_send(StreamItem::Notification(n)).is_err() {
                     tracing::debug!("stream caller is slow, notification dropped");
@@ -378,7 +374,7 @@ impl Observations {
         }
         if ended {
             self.table.remove(id);
-            match &view.sink {
+            match &info.sink {
                 Sink::Stream(tx) => {
                     let code = response.header.code.to_string();
                     let end = failure(

@@ -2,9 +2,10 @@
 //! durable observation id.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lwm2m_core::coap::RequestId;
+use lwm2m_core::content::Path;
 use tokio::sync::mpsc;
 
 use super::StreamItem;
@@ -18,37 +19,46 @@ pub enum Sink {
     Durable { id: String },
 }
 
+/// What a notification needs to know of its observation; shared, so that a notification costs
+/// no copy of it and its paths are parsed once.
+pub struct Info {
+    pub endpoint: String,
+    pub reg_id: String,
+    pub paths: Vec<String>,
+    pub parsed: Vec<Path>,
+    pub sink: Sink,
+}
+
 pub struct Active {
-    endpoint: String,
-    reg_id: String,
-    paths: Vec<String>,
-    sink: Sink,
+    info: Arc<Info>,
     /// Position of the next notification in a stream (the initial response was 1).
     next_sequence: u64,
 }
 
 impl Active {
     pub fn new(endpoint: &str, reg_id: &str, paths: Vec<String>, sink: Sink) -> Active {
-        Active {
+        let parsed = paths.iter().filter_map(|p| Path::parse(p).ok()).collect();
+        let info = Info {
             endpoint: endpoint.to_string(),
             reg_id: reg_id.to_string(),
             paths,
+            parsed,
             sink,
+        };
+        Active {
+            info: Arc::new(info),
             next_sequence: 2,
         }
     }
 }
 
-/// What a notification needs to know of its observation.
+/// A notification's observation and its position in the stream.
 pub struct View {
-    pub endpoint: String,
-    pub reg_id: String,
-    pub paths: Vec<String>,
-    pub sink: Sink,
+    pub info: Arc<Info>,
     pub sequence: u64,
 }
 
-impl View {
+impl Info {
     pub fn observation_id(&self) -> &str {
         match &self.sink {
             Sink::Durable { id } => id,
@@ -81,10 +91,10 @@ impl Table {
             return false;
         }
         t.by_endpoint
-            .entry(active.endpoint.clone())
+            .entry(active.info.endpoint.clone())
             .or_default()
             .push(id);
-        if let Sink::Durable { id: obs } = &active.sink {
+        if let Sink::Durable { id: obs } = &active.info.sink {
             t.durable.insert(obs.clone(), id);
         }
         t.active.insert(id, active);
@@ -94,16 +104,17 @@ impl Table {
     pub fn remove(&self, id: RequestId) -> Option<Sink> {
         let mut t = self.lock();
         let a = t.active.remove(&id)?;
-        if let Some(ids) = t.by_endpoint.get_mut(&a.endpoint) {
+        let info = a.info;
+        if let Some(ids) = t.by_endpoint.get_mut(&info.endpoint) {
             ids.retain(|x| *x != id);
             if ids.is_empty() {
-                t.by_endpoint.remove(&a.endpoint);
+                t.by_endpoint.remove(&info.endpoint);
             }
         }
-        if let Sink::Durable { id: obs } = &a.sink {
+        if let Sink::Durable { id: obs } = &info.sink {
             t.durable.remove(obs);
         }
-        Some(a.sink)
+        Some(info.sink.clone())
     }
 
     pub fn remove_endpoint(&self, endpoint: &str) -> Vec<(RequestId, Sink)> {
@@ -132,10 +143,7 @@ impl Table {
         let sequence = a.next_sequence;
         a.next_sequence += 1;
         Some(View {
-            endpoint: a.endpoint.clone(),
-            reg_id: a.reg_id.clone(),
-            paths: a.paths.clone(),
-            sink: a.sink.clone(),
+            info: a.info.clone(),
             sequence,
         })
     }
@@ -175,7 +183,8 @@ mod tests {
         assert_eq!(t.durable("o1"), Some(RequestId(1)));
         assert_eq!(t.of_endpoint("a"), vec![RequestId(1), RequestId(2)]);
         let v = t.view(RequestId(1)).unwrap();
-        assert_eq!((v.sequence, v.observation_id()), (2, "o1"));
+        assert_eq!((v.sequence, v.info.observation_id()), (2, "o1"));
+        assert_eq!(v.info.parsed, vec![Path::parse("/3/0").unwrap()]);
         assert_eq!(t.view(RequestId(1)).unwrap().sequence, 3);
         let gone = t.remove_endpoint("a");
         assert_eq!(gone.len(), 2);

@@ -6,9 +6,9 @@
 
 use std::time::Instant;
 
-use coap_lite::{MessageType, Packet};
+use coap_lite::Packet;
 
-use super::endpoint::{later, Endpoint, Retransmit, Separate, Timer};
+use super::endpoint::Endpoint;
 use super::wire::{code_kind, CodeKind};
 use super::Peer;
 
@@ -28,42 +28,8 @@ impl Endpoint {
         if code_kind(notification.header.code.into()) != CodeKind::Response || token.len() > 8 {
             return false;
         }
-        let Some(mid) = self.find_free_mid(peer) else {
-            return false;
-        };
-        let (ty, lifetime) = if confirmable {
-            (MessageType::Confirmable, self.config.exchange_lifetime)
-        } else {
-            (MessageType::NonConfirmable, self.config.non_lifetime)
-        };
-        notification.header.set_version(1);
-        notification.header.set_type(ty);
-        notification.header.message_id = mid;
         notification.set_token(token.to_vec());
-        let Ok(bytes) = notification.to_bytes() else {
-            return false;
-        };
-        self.reserve_mid(now, (peer, mid), lifetime);
-        if confirmable {
-            let timeout = self.initial_timeout();
-            let deadline = later(now, timeout);
-            let retx = Retransmit {
-                bytes: bytes.clone(),
-                count: 0,
-                timeout,
-            };
-            let observer = Some(token.to_vec());
-            self.separate.insert(
-                (peer, mid),
-                Separate {
-                    retx,
-                    deadline,
-                    observer,
-                },
-            );
-            self.timers.insert((deadline, Timer::Separate((peer, mid))));
-        }
-        self.send(peer, bytes);
-        true
+        let observer = confirmable.then(|| token.to_vec());
+        self.send_separate(now, peer, notification, confirmable, observer)
     }
 }

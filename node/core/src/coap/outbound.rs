@@ -49,45 +49,61 @@ impl Endpoint {
                 entry.reply = Some(bytes.clone());
             }
             self.send(peer, bytes);
-        } else {
-            let Some(mid) = self.find_free_mid(peer) else {
-                return false;
-            };
-            let (ty, lifetime) = if con {
-                (MessageType::Confirmable, self.config.exchange_lifetime)
-            } else {
-                (MessageType::NonConfirmable, self.config.non_lifetime)
-            };
-            response.header.set_type(ty);
-            response.header.message_id = mid;
-            let Ok(bytes) = response.to_bytes_with_limit(MAX_MESSAGE_SIZE) else {
-                return false;
-            };
-            self.reserve_mid(now, (peer, mid), lifetime);
-            if con {
-                let timeout = self.initial_timeout();
-                let deadline = later(now, timeout);
-                let retx = Retransmit {
-                    bytes: bytes.clone(),
-                    count: 0,
-                    timeout,
-                };
-                self.separate.insert(
-                    (peer, mid),
-                    Separate {
-                        retx,
-                        deadline,
-                        observer: None,
-                    },
-                );
-                self.timers.insert((deadline, Timer::Separate((peer, mid))));
-            }
-            self.send(peer, bytes);
+        } else if !self.send_separate(now, peer, response, con, None) {
+            return false;
         }
         self.exchanges.remove(&exchange);
         if let Some(entry) = self.inbound.get_mut(&key) {
             entry.exchange = None;
         }
+        true
+    }
+
+    /// Sends a response outside an ACK — a separate response (RFC 7252 §5.2.2) or a
+    /// notification (RFC 7641 §4.2) — with a fresh message ID, as CON (retransmitted until
+    /// ACKed) or NON. `response` carries its token. `observer`: the observation's token, for a
+    /// notification whose RST or missing ACK ends the observation. False if the message IDs
+    /// towards `peer` are exhausted or it cannot be encoded.
+    pub(super) fn send_separate(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        mut response: Packet,
+        con: bool,
+        observer: Option<Vec<u8>>,
+    ) -> bool {
+        let Some(mid) = self.find_free_mid(peer) else {
+            return false;
+        };
+        let (ty, lifetime) = if con {
+            (MessageType::Confirmable, self.config.exchange_lifetime)
+        } else {
+            (MessageType::NonConfirmable, self.config.non_lifetime)
+        };
+        response.header.set_version(1);
+        response.header.set_type(ty);
+        response.header.message_id = mid;
+        let Ok(bytes) = response.to_bytes_with_limit(MAX_MESSAGE_SIZE) else {
+            return false;
+        };
+        self.reserve_mid(now, (peer, mid), lifetime);
+        if con {
+            let timeout = self.initial_timeout();
+            let deadline = later(now, timeout);
+            let retx = Retransmit {
+                bytes: bytes.clone(),
+                count: 0,
+                timeout,
+            };
+            let sep = Separate {
+                retx,
+                deadline,
+                observer,
+            };
+            self.separate.insert((peer, mid), sep);
+            self.timers.insert((deadline, Timer::Separate((peer, mid))));
+        }
+        self.send(peer, bytes);
         true
     }
 
