@@ -26,6 +26,10 @@ pub struct Args {
     /// Deadline for device calls whose caller set none (seconds).
     #[arg(long, env = "LWM2M_DEFAULT_TIMEOUT", default_value = "30", value_parser = parse_secs)]
     pub default_timeout: Duration,
+    /// Endpoints whose owning node the gateway remembers (a cache in front of Postgres, kept
+    /// current by registration events); when full it starts over.
+    #[arg(long, env = "LWM2M_OWNER_CACHE", default_value = "1000000")]
+    pub owner_cache: usize,
 }
 
 pub fn parse_secs(s: &str) -> Result<Duration, String> {

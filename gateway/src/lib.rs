@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod owners;
 pub mod replies;
 pub mod reporting;
 pub mod route;

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let service = Service {
         pool: pool.clone(),
         js,
-        router: RouteClient::new(client.clone(), pool, args.ack_timeout)
+        router: RouteClient::new(client.clone(), pool, args.ack_timeout, args.owner_cache)
             .await
             .context("subscribe to route replies")?,
         default_timeout: args.default_timeout,

@@ -1,12 +1,14 @@
-//! The gateway side of the request contract (ARCHITECTURE.md): publish a RouteRequest on the
-//! endpoint's subject with a private reply inbox, wait `ack_timeout` for the owning node's Ack,
-//! then for the Result until the call's deadline. A call that ends any other way — deadline,
-//! caller gone — publishes a Cancel from a drop guard, so the node stops retransmitting.
+//! The gateway side of the request contract (ARCHITECTURE.md): find the owning node (owner
+//! cache, `owners.rs`), publish a RouteRequest on that node's subject with a private reply inbox,
+//! wait `ack_timeout` for its Ack, then for the Result until the call's deadline. A node that
+//! answers NOT_OWNER, or a node nobody serves any more, sends the call back to Postgres for the
+//! current owner. A call that ends any other way — deadline, caller gone — publishes a Cancel
+//! from a drop guard, so the node stops retransmitting.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use lwm2m_proto::subjects::{device_cancel, device_requests, gateway_heartbeat, TICKET_HEADER};
+use lwm2m_proto::subjects::{device_cancel, gateway_heartbeat, node_requests, TICKET_HEADER};
 use lwm2m_proto::v1::bus::{
     nack, result, route_reply, route_request, Cancel, Result as BusResult, RouteReply, RouteRequest,
 };
@@ -18,17 +20,21 @@ use tokio::time::Instant;
 use tonic::Status;
 use tracing::Instrument;
 
+use crate::owners::Owners;
 use crate::replies::{CallReplies, Replies};
 
 /// Replies a one-shot call can have queued (Ack, Result, and a few strays from other nodes).
 const PER_CALL: usize = 8;
 /// Notifications a streaming call buffers between the node and the caller.
 const STREAM_BUFFER: usize = 256;
+/// Owners tried per call: the cached one, then at most two more that Postgres names (ownership
+/// moving while the call is made).
+const OWNER_ATTEMPTS: usize = 3;
 
 #[derive(Clone)]
 pub struct RouteClient {
     client: async_nats::Client,
-    pool: PgPool,
+    owners: Owners,
     ack_timeout: Duration,
     replies: Replies,
     /// This gateway's id in RouteRequests; its heartbeats keep its calls' leases.
@@ -36,17 +42,20 @@ pub struct RouteClient {
 }
 
 impl RouteClient {
+    /// `owner_cache`: endpoints whose owner the gateway remembers at most.
     pub async fn new(
         client: async_nats::Client,
         pool: PgPool,
         ack_timeout: Duration,
+        owner_cache: usize,
     ) -> Result<RouteClient, async_nats::SubscribeError> {
         let replies = Replies::start(&client).await?;
+        let owners = Owners::start(&client, pool, owner_cache).await?;
         let gateway = format!("gw-{:016x}", rand::random::<u64>());
         tokio::spawn(heartbeat(client.clone(), gateway.clone()));
         Ok(RouteClient {
             client,
-            pool,
+            owners,
             ack_timeout,
             replies,
             gateway,
@@ -198,8 +207,8 @@ impl RouteClient {
         Ok((initial, rx))
     }
 
-    /// Publishes the RouteRequest and waits for the owner's Ack (step 1 of the contract). A
-    /// Result that arrives instead (the node answered at once) is returned in `early`.
+    /// Publishes the RouteRequest to the owner and waits for its Ack (step 1 of the contract).
+    /// A Result that arrives instead (the node answered at once) is returned in `early`.
     async fn open(
         &self,
         endpoint: &str,
@@ -209,20 +218,17 @@ impl RouteClient {
         capacity: usize,
     ) -> Result<OpenCall, Status> {
         let replies = self.replies.register(&ticket, capacity);
-        let inbox = replies.subject.clone();
-        let deadline_unix_ms = unix_ms_at(deadline);
         let request = RouteRequest {
             ticket: ticket.clone(),
             endpoint: endpoint.to_string(),
-            deadline_unix_ms,
+            deadline_unix_ms: unix_ms_at(deadline),
             operation: Some(operation),
             gateway: self.gateway.clone(),
             timeout_ms: deadline
                 .saturating_duration_since(Instant::now())
                 .as_millis() as u64,
         };
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(TICKET_HEADER, ticket.as_str());
+        let payload = Bytes::from(request.encode_to_vec());
         // Armed before publishing: from here on, any exit but a Result tells the node to stop.
         let guard = CancelGuard {
             client: self.client.clone(),
@@ -235,12 +241,64 @@ impl RouteClient {
             guard,
             early: None,
         };
+        let mut owner = self.owners.resolve(endpoint).await;
+        let mut tried: Vec<crate::owners::Node> = Vec::new();
+        for _ in 0..OWNER_ATTEMPTS {
+            let node = match owner {
+                Err(e) => {
+                    call.guard.armed = false;
+                    return Err(Status::unavailable(format!(
+                        "{endpoint}: cannot look up the owner: {e}"
+                    )));
+                }
+                Ok(None) => {
+                    call.guard.armed = false;
+                    return Err(Status::not_found(format!("{endpoint}: not registered")));
+                }
+                Ok(Some(node)) => node,
+            };
+            if tried.contains(&node) {
+                // Postgres names a node that already said no, or that nobody serves.
+                break;
+            }
+            match self
+                .try_owner(endpoint, &node, &payload, &mut call, deadline)
+                .await?
+            {
+                Tried::Accepted => return Ok(call),
+                Tried::Refused => {
+                    self.owners.forget(endpoint, &node);
+                    tried.push(node);
+                    owner = self.owners.refresh(endpoint).await;
+                }
+            }
+        }
+        call.guard.armed = false;
+        let nodes: Vec<&str> = tried.iter().map(|n| &**n).collect();
+        Err(Status::unavailable(format!(
+            "{endpoint}: its owner node is not reachable or does not hold it (tried {})",
+            nodes.join(", ")
+        )))
+    }
+
+    /// Sends the call to `node` and waits for its Ack: `Refused` if nobody serves that node or it
+    /// does not own the endpoint (the caller asks Postgres again).
+    async fn try_owner(
+        &self,
+        endpoint: &str,
+        node: &str,
+        payload: &Bytes,
+        call: &mut OpenCall,
+        deadline: Instant,
+    ) -> Result<Tried, Status> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(TICKET_HEADER, call.guard.ticket.as_str());
         self.client
             .publish_with_reply_and_headers(
-                device_requests(endpoint),
-                inbox,
+                node_requests(node),
+                call.replies.subject.clone(),
                 headers,
-                Bytes::from(request.encode_to_vec()),
+                payload.clone(),
             )
             .await
             .map_err(|e| unavailable(endpoint, e))?;
@@ -259,24 +317,26 @@ impl RouteClient {
                         )))
                     }
                     Err(_) => {
-                        tracing::info!("no node acknowledged within the ack timeout");
-                        return Err(self
-                            .no_owner(
-                                endpoint,
-                                "no node acknowledged the request within the ack timeout",
-                            )
-                            .await);
+                        // The node may still be working on it: no retry, but ask Postgres anew
+                        // next time.
+                        tracing::info!(%node, "owner did not acknowledge within the ack timeout");
+                        self.owners.forget(endpoint, node);
+                        return Err(Status::unavailable(format!(
+                        "{endpoint}: owner node {node} did not acknowledge within the ack timeout"
+                    )));
                     }
                 };
             if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-                call.guard.armed = false;
-                return Err(self.no_owner(endpoint, "no node owns the endpoint").await);
+                tracing::info!(%node, "owner node not reachable; asking the database");
+                return Ok(Tried::Refused);
             }
             match decode(&m.payload)? {
-                route_reply::Reply::Ack(_) => return Ok(call),
+                route_reply::Reply::Ack(_) => return Ok(Tried::Accepted),
                 route_reply::Reply::Nack(n) => match nack::Reason::try_from(n.reason) {
-                    // Ownership is moving: the new owner answers too, keep waiting for it.
-                    Ok(nack::Reason::NotOwner) => continue,
+                    Ok(nack::Reason::NotOwner) => {
+                        tracing::info!(%node, "node does not own the endpoint; asking the database");
+                        return Ok(Tried::Refused);
+                    }
                     Ok(nack::Reason::UnknownEndpoint) => {
                         call.guard.armed = false;
                         return Err(Status::not_found(format!("{endpoint}: not registered")));
@@ -299,24 +359,20 @@ impl RouteClient {
                 route_reply::Reply::Result(r) => {
                     call.guard.armed = false;
                     call.early = Some(r);
-                    return Ok(call);
+                    return Ok(Tried::Accepted);
                 }
                 route_reply::Reply::Notification(_) => continue,
             }
         }
     }
+}
 
-    /// No node answered: UNAVAILABLE if the endpoint is registered (its node is down), else NOT_FOUND.
-    async fn no_owner(&self, endpoint: &str, why: &str) -> Status {
-        match lwm2m_node::store::get_registration(&self.pool, endpoint).await {
-            Ok(None) => Status::not_found(format!("{endpoint}: not registered")),
-            Ok(Some(r)) => Status::unavailable(format!(
-                "{endpoint}: {why} (owner node {} not reachable)",
-                r.owner_node
-            )),
-            Err(_) => Status::unavailable(format!("{endpoint}: {why}")),
-        }
-    }
+/// How one owner took a call.
+enum Tried {
+    /// Acknowledged (or answered at once).
+    Accepted,
+    /// Nobody serves that node, or it does not own the endpoint.
+    Refused,
 }
 
 /// Publishes this gateway's heartbeat every second while the connection lives; nodes drop the

@@ -392,3 +392,108 @@ async fn a_node_that_missed_an_ownership_change_drops_the_endpoint_by_reconcilin
         "the node stopped answering for a device the database gives to another node"
     );
 }
+
+/// Asks `node` directly over NATS whether it still holds `endpoint`: a RouteRequest with no
+/// operation is acked (and answered with an error, without touching the device) by an owner,
+/// and nacked NOT_OWNER by any other node.
+async fn node_holds(nats: &async_nats::Client, node: &str, endpoint: &str) -> bool {
+    use lwm2m_proto::v1::bus::{nack, route_reply, RouteReply, RouteRequest};
+    use prost::Message;
+    let probe = RouteRequest {
+        ticket: unique("probe"),
+        endpoint: endpoint.into(),
+        gateway: "probe".into(),
+        timeout_ms: 1000,
+        ..Default::default()
+    };
+    let reply = nats
+        .request(
+            lwm2m_proto::subjects::node_requests(node),
+            probe.encode_to_vec().into(),
+        )
+        .await
+        .expect("node answers");
+    match RouteReply::decode(reply.payload.as_ref()).unwrap().reply {
+        Some(route_reply::Reply::Ack(_)) => true,
+        Some(route_reply::Reply::Nack(n)) => {
+            assert_eq!(n.reason, nack::Reason::NotOwner as i32, "{n:?}");
+            false
+        }
+        other => panic!("unexpected first reply {other:?}"),
+    }
+}
+
+/// Whether `node` holds `endpoint` within 5 s (it restores ownership when it starts).
+async fn comes_to_hold(nats: &async_nats::Client, node: &str, endpoint: &str) -> bool {
+    eventually(Duration::from_secs(5), || async {
+        node_holds(nats, node, endpoint).await.then_some(())
+    })
+    .await
+    .is_some()
+}
+
+/// The gateway remembers owners; an owner that changed behind its back (no event reached it)
+/// costs one more hop, never an error: a NOT_OWNER nack, or a node nobody serves any more,
+/// sends the gateway to Postgres for the current owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_owner_in_the_gateway_is_re_resolved_through_the_database() {
+    let svc = Services::get();
+    let id1 = unique("node1");
+    let id2 = unique("node2");
+    let node1_args = ["--reconcile-interval", "0.3"];
+    let mut node1 = start_node(&svc, &id1, free_udp_port(), &node1_args);
+    let gw = start_gateway(&svc, &unique("gw"), &["--ack-timeout", "0.5"]);
+    let mut api = grpc(&gw.url).await;
+    let nats = async_nats::connect(&svc.nats_url).await.unwrap();
+    let db = pool(&svc).await;
+    let ep = unique("sim-stale");
+    let dev = SimDevice::start(sim(&ep, &node1)).await.unwrap();
+    dev.register().await.unwrap();
+    api.read(read(&ep, "/3/0/0", 0)).await.unwrap();
+    assert_eq!(dev.reads_answered(), 1);
+
+    // Node 2 takes the device in the database only (no event on the bus), and node 1 notices by
+    // reconciling; the gateway still remembers node 1.
+    let give_to = |node: String| {
+        let (db, ep) = (db.clone(), ep.clone());
+        async move {
+            sqlx::query(
+                "UPDATE registrations SET owner_node = $2, updated_at = now() WHERE endpoint = $1",
+            )
+            .bind(&ep)
+            .bind(&node)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+    };
+    give_to(id2.clone()).await;
+    let dropped = eventually(Duration::from_secs(5), || async {
+        (!node_holds(&nats, &id1, &ep).await).then_some(())
+    })
+    .await;
+    assert!(dropped.is_some(), "node 1 reconciled the endpoint away");
+    // Node 2 starts and restores what the database gives it.
+    let mut node2 = start_node(&svc, &id2, free_udp_port(), &[]);
+    assert!(
+        comes_to_hold(&nats, &id2, &ep).await,
+        "node 2 restored its ownership"
+    );
+
+    // NOT_OWNER from node 1 → Postgres → node 2, within the one call.
+    api.read(read(&ep, "/3/0/0", 0)).await.unwrap();
+    assert_eq!(dev.reads_answered(), 2);
+
+    // The owner dies and ownership goes back to a restarted node 1: the dead owner's subject
+    // has no responders → Postgres → node 1, within the one call.
+    node1.proc.kill9();
+    give_to(id1.clone()).await;
+    node2.proc.kill9();
+    let _node1 = start_node(&svc, &id1, free_udp_port(), &node1_args);
+    assert!(
+        comes_to_hold(&nats, &id1, &ep).await,
+        "node 1 restored its ownership"
+    );
+    api.read(read(&ep, "/3/0/0", 0)).await.unwrap();
+    assert_eq!(dev.reads_answered(), 3);
+}

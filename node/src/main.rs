@@ -41,6 +41,12 @@ async fn main() -> anyhow::Result<()> {
     let js = async_nats::jetstream::new(client.clone());
     bus::ensure_reg_stream(&js).await?;
     bus::ensure_notify_stream(&js).await?;
+    // Routed requests wait in this subscription until ownership is restored and the router runs;
+    // subscribed before the CoAP side opens, so no registered device finds no one.
+    let routed = client
+        .subscribe(lwm2m_proto::subjects::node_requests(&config.node_id))
+        .await
+        .context("subscribe to routed requests")?;
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -114,15 +120,9 @@ async fn main() -> anyhow::Result<()> {
         "node started"
     );
 
-    let (routed_tx, routed_rx) = tokio::sync::mpsc::channel(10_000);
-    let registry = Arc::new(Registry::new(
-        config.node_id.clone(),
-        client.clone(),
-        routed_tx,
-        config.queue_capacity,
-    ));
+    let registry = Arc::new(Registry::new(config.node_id.clone(), config.queue_capacity));
     for row in store::owned_by(&pool, &config.node_id).await? {
-        registry.own(&row, false).await;
+        registry.own(&row, false);
     }
     tracing::info!(owned = registry.len(), "ownership restored");
 
@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         leases.clone(),
         observations.clone(),
     );
-    tracker.spawn(router.run(routed_rx, shutdown.clone()));
+    tracker.spawn(router.run(routed, shutdown.clone()));
     tracker.spawn(leases.run(client.clone(), shutdown.clone()));
     tracker.spawn(ownership::reconcile(
         pool.clone(),

@@ -142,7 +142,7 @@ impl RegistrationHandler {
                 self.observations
                     .end_endpoint(&row.endpoint, "the device registered again")
                     .await;
-                self.registry.own(&row, true).await;
+                self.registry.own(&row, true);
                 let mut p = response(CREATED);
                 p.add_option(CoapOption::LocationPath, b"rd".to_vec());
                 p.add_option(CoapOption::LocationPath, row.reg_id.into_bytes());
@@ -195,7 +195,7 @@ impl RegistrationHandler {
                 tracing::debug!("updated");
                 self.keep_association(peer, &row);
                 let before = self.registry.get(&row.endpoint);
-                self.registry.own(&row, true).await;
+                self.registry.own(&row, true);
                 match before {
                     // Taken over from another node (failover): its durable observations too.
                     None => {

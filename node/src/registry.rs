@@ -1,15 +1,13 @@
-//! The endpoints this node owns, in memory: where to reach each device and the NATS subscription
-//! through which routed requests for it arrive (`lwm2m.v1.dev.<ep>.req`, ARCHITECTURE.md).
+//! The endpoints this node owns, in memory: where to reach each device and its request queue.
+//! Routed requests for all of them arrive on the node's one subject (`lwm2m.v1.node.<node>.req`);
+//! a request for an endpoint not in here is nacked NOT_OWNER and the gateway re-resolves.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use lwm2m_proto::subjects::{device_requests, SYNC_SUBJECT};
-use tokio::sync::{mpsc, Notify, Semaphore};
-use tokio::task::AbortHandle;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::store::RegistrationRow;
 
@@ -39,7 +37,6 @@ pub struct DeviceQueue {
 
 struct Owned {
     target: Target,
-    subscription: AbortHandle,
     /// Commit time of the registration state this node holds (the database clock), to tell a
     /// stale ownership event from a current one.
     updated_at: chrono::DateTime<chrono::Utc>,
@@ -52,8 +49,6 @@ struct Owned {
 
 pub struct Registry {
     node: String,
-    client: async_nats::Client,
-    routed: mpsc::Sender<async_nats::Message>,
     owned: Mutex<HashMap<String, Owned>>,
     /// Which endpoint talks from an address (for a Send, which names no endpoint). Entries may
     /// be stale; a lookup checks them against `owned`.
@@ -62,16 +57,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(
-        node: String,
-        client: async_nats::Client,
-        routed: mpsc::Sender<async_nats::Message>,
-        queue_capacity: usize,
-    ) -> Registry {
+    pub fn new(node: String, queue_capacity: usize) -> Registry {
         Registry {
             node,
-            client,
-            routed,
             owned: Mutex::new(HashMap::new()),
             by_peer: Mutex::new(HashMap::new()),
             queue_capacity,
@@ -113,9 +101,8 @@ impl Registry {
         current.then_some(endpoint)
     }
 
-    /// Drops what an endpoint no longer owned held: its subscription and its address entry.
+    /// Drops what an endpoint no longer owned held: its address entry.
     fn release(&self, endpoint: &str, o: Owned) {
-        o.subscription.abort();
         let mut by_peer = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
         if by_peer.get(&o.target.peer).map(String::as_str) == Some(endpoint) {
             by_peer.remove(&o.target.peer);
@@ -165,10 +152,10 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Records that this node owns `row`'s endpoint and subscribes to its requests if it did not.
+    /// Records that this node owns `row`'s endpoint (or refreshes what it holds).
     /// `talked`: the device just sent something (Register/Update), so it is awake now and its
     /// queued requests may flow.
-    pub async fn own(&self, row: &RegistrationRow, talked: bool) {
+    pub fn own(&self, row: &RegistrationRow, talked: bool) {
         let seen = talked.then(Instant::now);
         let Ok(peer) = row.peer_addr.parse::<SocketAddr>() else {
             tracing::warn!(endpoint = %row.endpoint, addr = %row.peer_addr, "stored address does not parse");
@@ -187,80 +174,37 @@ impl Registry {
                 .collect(),
         };
         self.record_peer(&row.endpoint, peer);
-        if self.refresh(row, &target, seen) {
-            return;
-        }
-        let subscriber = match self.client.subscribe(device_requests(&row.endpoint)).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(endpoint = %row.endpoint, error = %e, "cannot subscribe to routed requests");
-                return;
-            }
-        };
-        // Make sure the server has the subscription before the device hears "registered", so that
-        // a request sent right after finds its owner. Bounded: with NATS down the CoAP side keeps
-        // serving (ARCHITECTURE.md, failure behaviour) and the subscription lands on reconnect.
-        // `flush` only empties our write buffer; a request with no responder is a round trip the
-        // server answers after it processed everything this connection sent before, SUB included.
-        let sync = tokio::time::timeout(
-            Duration::from_millis(500),
-            self.client.request(SYNC_SUBJECT, bytes::Bytes::new()),
-        );
-        let _ = sync.await;
-        let routed = self.routed.clone();
-        let forward = tokio::spawn(async move {
-            let mut subscriber = subscriber;
-            while let Some(m) = subscriber.next().await {
-                if routed.send(m).await.is_err() {
-                    break;
+        let mut owned = self.lock();
+        match owned.get_mut(&row.endpoint) {
+            Some(o) => {
+                o.owned_at = Instant::now();
+                // A concurrent Update may have recorded newer state already.
+                if row.updated_at >= o.updated_at {
+                    o.target = target;
+                    o.updated_at = row.updated_at;
+                }
+                if seen.is_some() {
+                    o.last_seen = seen;
+                    o.queue.wake.notify_waiters();
                 }
             }
-        });
-        let mut owned = self.lock();
-        if owned.contains_key(&row.endpoint) {
-            // Another `own` for this endpoint won the race while we subscribed: keep its entry
-            // (and the requests waiting on its queue), drop our subscription.
-            forward.abort();
-            drop(owned);
-            self.refresh(row, &target, seen);
-            return;
+            None => {
+                owned.insert(
+                    row.endpoint.clone(),
+                    Owned {
+                        target,
+                        last_seen: seen,
+                        owned_at: Instant::now(),
+                        updated_at: row.updated_at,
+                        queue: DeviceQueue {
+                            turn: Arc::new(tokio::sync::Mutex::new(())),
+                            slots: Arc::new(Semaphore::new(self.queue_capacity)),
+                            wake: Arc::new(Notify::new()),
+                        },
+                    },
+                );
+            }
         }
-        if let Some(previous) = owned.insert(
-            row.endpoint.clone(),
-            Owned {
-                target,
-                subscription: forward.abort_handle(),
-                last_seen: seen,
-                owned_at: Instant::now(),
-                updated_at: row.updated_at,
-                queue: DeviceQueue {
-                    turn: Arc::new(tokio::sync::Mutex::new(())),
-                    slots: Arc::new(Semaphore::new(self.queue_capacity)),
-                    wake: Arc::new(Notify::new()),
-                },
-            },
-        ) {
-            // Two concurrent `own` calls for one endpoint: keep one subscription.
-            previous.subscription.abort();
-        }
-    }
-
-    /// Updates an existing entry with `row` if `row` is not older; false if there is no entry.
-    fn refresh(&self, row: &RegistrationRow, target: &Target, seen: Option<Instant>) -> bool {
-        let mut owned = self.lock();
-        let Some(o) = owned.get_mut(&row.endpoint) else {
-            return false;
-        };
-        o.owned_at = Instant::now();
-        if row.updated_at >= o.updated_at {
-            o.target = target.clone();
-            o.updated_at = row.updated_at;
-        }
-        if seen.is_some() {
-            o.last_seen = seen;
-            o.queue.wake.notify_waiters();
-        }
-        true
     }
 
     /// Forgets `endpoint` because another node took it, unless what this node holds is newer
@@ -282,7 +226,7 @@ impl Registry {
         superseded
     }
 
-    /// Forgets `endpoint` (and drops its subscription) if it still has registration `reg_id`,
+    /// Forgets `endpoint` if it still has registration `reg_id`,
     /// or whatever registration when `reg_id` is `None`.
     pub fn disown(&self, endpoint: &str, reg_id: Option<&str>) -> bool {
         let mut owned = self.lock();

@@ -17,7 +17,7 @@ use lwm2m_proto::v1::bus::{
     Result as BusResult, RouteReply, RouteRequest,
 };
 use prost::Message;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -95,10 +95,11 @@ impl Router {
         })
     }
 
-    /// Serves routed requests (from the per-endpoint subscriptions) and cancels until shutdown.
+    /// Serves routed requests (from this node's subscription to `lwm2m.v1.node.<node>.req`)
+    /// and cancels until shutdown.
     pub async fn run(
         self: Arc<Self>,
-        mut routed: mpsc::Receiver<async_nats::Message>,
+        mut routed: async_nats::Subscriber,
         shutdown: CancellationToken,
     ) {
         let mut cancels = match self.client.subscribe(CANCEL_ALL).await {
@@ -111,7 +112,7 @@ impl Router {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                Some(m) = routed.recv() => {
+                Some(m) = routed.next() => {
                     let me = self.clone();
                     match self.slots.clone().try_acquire_owned() {
                         Ok(permit) => { tokio::spawn(async move { me.serve(m, permit).await; }); }

@@ -54,19 +54,17 @@ pub fn reg_event(kind: RegEventKind, endpoint: &str) -> String {
     )
 }
 
-/// `lwm2m.v1.dev.<ep>.req`: routed requests; the owning node is the only subscriber.
-pub fn device_requests(endpoint: &str) -> String {
-    format!("lwm2m.v1.dev.{}.req", encode_endpoint(endpoint))
+/// `lwm2m.v1.node.<node>.req`: routed requests for the endpoints `<node>` owns; that node is
+/// the only subscriber. The gateway finds the owner in its owner cache (BENCHMARKS.md: one
+/// subscription per endpoint cost 5.3 KiB of node memory per device).
+pub fn node_requests(node: &str) -> String {
+    format!("lwm2m.v1.node.{}.req", encode_endpoint(node))
 }
 
 /// `lwm2m.v1.dev.<ep>.cancel`
 pub fn device_cancel(endpoint: &str) -> String {
     format!("lwm2m.v1.dev.{}.cancel", encode_endpoint(endpoint))
 }
-
-/// A subject nobody subscribes to: a request on it comes back "no responders" once the server
-/// processed everything the connection sent before (a barrier after SUB).
-pub const SYNC_SUBJECT: &str = "lwm2m.v1.cluster.sync";
 
 /// A PSK credential was put or deleted (payload `lwm2m.v1.SecurityChanged`); every node reloads it.
 pub const SECURITY_CHANGED: &str = "lwm2m.v1.security.changed";
@@ -203,7 +201,7 @@ mod tests {
 
     #[test]
     fn subjects_carry_one_token() {
-        assert_eq!(device_requests("a.b"), "lwm2m.v1.dev.a=2Eb.req");
+        assert_eq!(node_requests("node.1"), "lwm2m.v1.node.node=2E1.req");
         assert_eq!(
             reg_event(RegEventKind::Expire, "x"),
             "lwm2m.v1.reg.expire.x"

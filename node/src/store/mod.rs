@@ -12,7 +12,9 @@ pub mod security;
 mod writer;
 
 pub use events::{event_payload, new_event_id, registration_proto, RegEvent};
-pub use queries::{get_registration, list_registrations, owned_by, owned_endpoints, ListPage};
+pub use queries::{
+    get_registration, list_registrations, owned_by, owned_endpoints, owner_of, ListPage,
+};
 pub(crate) use writer::insert_events;
 pub use writer::{RegistrationStore, StoreConfig};
 

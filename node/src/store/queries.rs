@@ -15,6 +15,19 @@ pub async fn get_registration(
         .await?)
 }
 
+/// The node that owns `endpoint` and when its registration state was committed.
+pub async fn owner_of(
+    pool: &PgPool,
+    endpoint: &str,
+) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT owner_node, updated_at FROM registrations WHERE endpoint = $1")
+            .bind(endpoint)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
 pub struct ListPage {
     pub rows: Vec<RegistrationRow>,
     /// Empty on the last page.
