@@ -61,7 +61,9 @@ async fn main() -> anyhow::Result<()> {
         .add_service(DeviceServiceServer::new(service))
         .add_service(SecurityServiceServer::new(security))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Nagle off, as tonic does for the listeners it binds itself (it leaves a given
+            // incoming alone): with it, a response split over writes waited for a delayed ACK.
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             lwm2m_node::process::shutdown_signal(),
         )
         .await?;

@@ -87,6 +87,7 @@ impl RouteClient {
             .open(endpoint, operation, deadline, ticket, PER_CALL)
             .await?;
         if let Some(r) = call.early.take() {
+            call.guard.armed = false;
             return Ok(r);
         }
         // 2. Result from the device, until the deadline.
@@ -356,8 +357,9 @@ impl RouteClient {
                         )));
                     }
                 },
+                // A fast Result stands for the Ack. The guard stays armed: for a streaming call
+                // this is only the initial response, and the caller decides.
                 route_reply::Reply::Result(r) => {
-                    call.guard.armed = false;
                     call.early = Some(r);
                     return Ok(Tried::Accepted);
                 }

@@ -394,8 +394,8 @@ async fn a_node_that_missed_an_ownership_change_drops_the_endpoint_by_reconcilin
 }
 
 /// Asks `node` directly over NATS whether it still holds `endpoint`: a RouteRequest with no
-/// operation is acked (and answered with an error, without touching the device) by an owner,
-/// and nacked NOT_OWNER by any other node.
+/// operation is answered with an error Result at once (which stands for the Ack), without
+/// touching the device, by an owner, and nacked NOT_OWNER by any other node.
 async fn node_holds(nats: &async_nats::Client, node: &str, endpoint: &str) -> bool {
     use lwm2m_proto::v1::bus::{nack, route_reply, RouteReply, RouteRequest};
     use prost::Message;
@@ -414,7 +414,10 @@ async fn node_holds(nats: &async_nats::Client, node: &str, endpoint: &str) -> bo
         .await
         .expect("node answers");
     match RouteReply::decode(reply.payload.as_ref()).unwrap().reply {
-        Some(route_reply::Reply::Ack(_)) => true,
+        Some(route_reply::Reply::Result(r)) => {
+            assert!(r.error.is_some(), "{r:?}");
+            true
+        }
         Some(route_reply::Reply::Nack(n)) => {
             assert_eq!(n.reason, nack::Reason::NotOwner as i32, "{n:?}");
             false

@@ -1,7 +1,8 @@
 //! Routed requests: the node side of the request contract (ARCHITECTURE.md).
 //!
-//! A RouteRequest for an endpoint this node owns is acknowledged at once (`SENT`), then the CoAP
-//! request goes to the device and the Result follows on the same reply subject. A Cancel with the
+//! A RouteRequest for an endpoint this node owns is acknowledged (`SENT`, or `QUEUED` at once for
+//! a sleeping device), the CoAP request goes to the device and the Result follows on the same
+//! reply subject. A Result ready within ACK_GRACE is sent alone and stands for the Ack. A Cancel with the
 //! call's ticket, or the call's deadline, drops the CoAP request, which stops retransmission.
 
 use std::collections::HashMap;
@@ -37,6 +38,10 @@ enum Outcome {
 /// Early cancels remembered at most, and for how long.
 const EARLY_CANCELS: usize = 10_000;
 const EARLY_CANCEL_TTL: Duration = Duration::from_secs(30);
+
+/// How long a sent request's Ack waits for its Result, which then stands for the Ack: well
+/// under any gateway's ack timeout, and longer than a read of a device on a fast link takes.
+const ACK_GRACE: Duration = Duration::from_millis(2);
 
 /// Routed requests handled at once; beyond this the node nacks OVERLOADED.
 const MAX_IN_FLIGHT: usize = 10_000;
@@ -180,10 +185,13 @@ impl Router {
             }
             let token = CancellationToken::new();
             self.lock().insert(req.ticket.clone(), token.clone());
-            let state = if asleep { ack::State::Queued } else { ack::State::Sent };
-            self.reply(&reply_to, route_reply::Reply::Ack(Ack { state: state as i32, node: self.registry.node().into() })).await;
+            // A queued request is acknowledged at once; a sent one after ACK_GRACE unless its
+            // Result is ready by then and stands for the Ack (one bus message less per fast call).
+            let mut acked = false;
             if asleep {
                 tracing::info!("device asleep, request queued");
+                self.ack(&reply_to, ack::State::Queued).await;
+                acked = true;
             }
             let deadline = match req.timeout_ms {
                 0 => deadline_from(req.deadline_unix_ms),
@@ -203,14 +211,27 @@ impl Router {
                     None => self.execute(&req.endpoint, &target, req.operation.clone()).await,
                 }
             };
-            let result = tokio::select! {
-                r = work => Some(r),
-                _ = token.cancelled() => None,
-                _ = self.leases.lost(&req.gateway) => {
-                    tracing::info!(gateway = %req.gateway, "gateway lost its lease, dropping the call");
-                    None
+            tokio::pin!(work);
+            let lost = self.leases.lost(&req.gateway);
+            tokio::pin!(lost);
+            let expired = tokio::time::sleep(deadline);
+            tokio::pin!(expired);
+            let grace = tokio::time::sleep(ACK_GRACE);
+            tokio::pin!(grace);
+            let result = loop {
+                tokio::select! {
+                    r = &mut work => break Some(r),
+                    _ = &mut grace, if !acked => {
+                        self.ack(&reply_to, ack::State::Sent).await;
+                        acked = true;
+                    }
+                    _ = token.cancelled() => break None,
+                    _ = &mut lost => {
+                        tracing::info!(gateway = %req.gateway, "gateway lost its lease, dropping the call");
+                        break None;
+                    }
+                    _ = &mut expired => break Some(Outcome::Done(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" }))),
                 }
-                _ = tokio::time::sleep(deadline) => Some(Outcome::Done(error_result(error::Kind::Timeout, if asleep { "deadline passed while the request waited for the sleeping device" } else { "deadline passed before the device answered" }))),
             };
             drop(slot);
             match result {
@@ -345,6 +366,14 @@ impl Router {
         }
         obs.end(stream.id).await;
         tracing::info!("streaming observation ended");
+    }
+
+    async fn ack(&self, reply_to: &async_nats::Subject, state: ack::State) {
+        let ack = Ack {
+            state: state as i32,
+            node: self.registry.node().into(),
+        };
+        self.reply(reply_to, route_reply::Reply::Ack(ack)).await;
     }
 
     async fn nack(&self, m: &async_nats::Message, reason: nack::Reason, message: &str) {

@@ -221,7 +221,9 @@ async fn tonic_unary(cfg: &BaselineConfig) -> Result<Scenario, BenchError> {
         tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                // Nagle off, as tonic does for the listeners it binds itself (it leaves a given
+                // incoming alone): with it, a response split over writes waited for a delayed ACK.
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 stop.cancelled_owned(),
             ),
     );
