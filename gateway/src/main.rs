@@ -12,6 +12,10 @@ use lwm2m_proto::v1::device_service_server::DeviceServiceServer;
 use lwm2m_proto::v1::security_service_server::SecurityServiceServer;
 use sqlx::postgres::PgPoolOptions;
 
+/// mimalloc instead of glibc's malloc, as in the node (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     lwm2m_node::process::init_tracing();

@@ -48,8 +48,11 @@ pub struct Args {
     #[arg(long, env = "LWM2M_RECONCILE_INTERVAL", default_value = "30", value_parser = parse_secs)]
     pub reconcile_interval: Duration,
     /// Largest number of registration writes committed in one transaction (group commit).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, env = "LWM2M_MAX_COMMIT_BATCH", default_value_t = 256)]
     pub max_commit_batch: usize,
+    /// Group-commit transactions in progress at once (each holds one database connection).
+    #[arg(long, env = "LWM2M_COMMIT_CONCURRENCY", default_value_t = 2)]
+    pub commit_concurrency: usize,
     /// Largest payload sent to or reassembled from a device (block-wise), in bytes.
     #[arg(long, env = "LWM2M_MAX_TRANSFER", default_value_t = 4 * 1024 * 1024)]
     pub max_transfer: usize,
@@ -111,6 +114,7 @@ pub struct Config {
     pub expiry_interval: Duration,
     pub reconcile_interval: Duration,
     pub max_commit_batch: usize,
+    pub commit_concurrency: usize,
     pub db_connections: u32,
     pub max_transfer: usize,
     pub awake_window: Duration,
@@ -133,8 +137,11 @@ impl Args {
         if node_id.is_empty() || node_id.len() > 64 {
             return Err("--node-id must be 1..=64 characters".into());
         }
-        if self.max_commit_batch == 0 || self.db_connections == 0 {
-            return Err("--max-commit-batch and --db-connections must be positive".into());
+        if self.max_commit_batch == 0 || self.commit_concurrency == 0 || self.db_connections == 0 {
+            return Err(
+                "--max-commit-batch, --commit-concurrency and --db-connections must be positive"
+                    .into(),
+            );
         }
         if self.queue_capacity == 0 {
             return Err("--queue-capacity must be positive".into());
@@ -167,6 +174,7 @@ impl Args {
             expiry_interval: self.expiry_interval,
             reconcile_interval: self.reconcile_interval,
             max_commit_batch: self.max_commit_batch,
+            commit_concurrency: self.commit_concurrency,
             db_connections: self.db_connections,
             max_transfer: self.max_transfer,
             awake_window: self.awake_window,
