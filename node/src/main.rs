@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         incoming,
         observed,
         task: coap_task,
-    } = udp::start(
+    } = udp::start_held(
         socket,
         lwm2m_core::coap::Config::default(),
         20_000,
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
                 config.dtls.clone(),
                 coap_shutdown.clone(),
             );
-            let started = udp::start(
+            let started = udp::start_held(
                 transport,
                 lwm2m_core::coap::Config::default(),
                 20_000,
@@ -206,6 +206,11 @@ async fn main() -> anyhow::Result<()> {
     let relay_shutdown = CancellationToken::new();
     let relay_task = tokio::spawn(relay::run(pool.clone(), js.clone(), relay_shutdown.clone()));
 
+    // Ownership and observations are restored: the devices may talk now.
+    coap.open().await;
+    if let Some(s) = &secure {
+        s.coap.open().await;
+    }
     let handler = Arc::new(RegistrationHandler {
         store: store.clone(),
         registry: registry.clone(),

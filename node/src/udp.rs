@@ -150,6 +150,8 @@ enum Command {
         notification: Packet,
         confirmable: bool,
     },
+    /// Start reading the socket (a driver started held).
+    Open,
 }
 
 type Reply = oneshot::Sender<Result<(RequestId, Packet), RequestError>>;
@@ -210,6 +212,11 @@ impl CoapHandle {
     /// The device of observation `request` now talks from `peer`.
     pub async fn move_observation(&self, request: RequestId, peer: SocketAddr) {
         let _ = self.commands.send(Command::Move { request, peer }).await;
+    }
+
+    /// Lets a driver started with [`start_held`] read its socket.
+    pub async fn open(&self) {
+        let _ = self.commands.send(Command::Open).await;
     }
 
     /// Sends a notification to a peer observing us (the device side, used by the simulator).
@@ -302,6 +309,28 @@ pub fn start<T: Transport>(
     inbound_capacity: usize,
     shutdown: CancellationToken,
 ) -> std::io::Result<Started> {
+    spawn(socket, config, inbound_capacity, shutdown, true)
+}
+
+/// [`start`], but the driver only serves its handle (restoring observations, say) and leaves
+/// datagrams in the socket's buffer until [`CoapHandle::open`]: a node that restarts must not
+/// answer a device's notification with RST before it restored the token the device notifies.
+pub fn start_held<T: Transport>(
+    socket: T,
+    config: Config,
+    inbound_capacity: usize,
+    shutdown: CancellationToken,
+) -> std::io::Result<Started> {
+    spawn(socket, config, inbound_capacity, shutdown, false)
+}
+
+fn spawn<T: Transport>(
+    socket: T,
+    config: Config,
+    inbound_capacity: usize,
+    shutdown: CancellationToken,
+    reading: bool,
+) -> std::io::Result<Started> {
     let local = socket.local_addr()?;
     let (cmd_tx, cmd_rx) = mpsc::channel(4096);
     let (in_tx, in_rx) = mpsc::channel(inbound_capacity.max(1));
@@ -314,6 +343,7 @@ pub fn start<T: Transport>(
         by_key: HashMap::new(),
         inbound: in_tx,
         observed: observed_tx,
+        reading,
     };
     let task = tokio::spawn(driver.run(cmd_rx, shutdown));
     Ok(Started {
@@ -335,6 +365,8 @@ struct Driver<T> {
     by_key: HashMap<u64, RequestId>,
     inbound: mpsc::Sender<Incoming>,
     observed: mpsc::Sender<Observed>,
+    /// Whether the socket is read (see [`start_held`]).
+    reading: bool,
 }
 
 impl<T: Transport> Driver<T> {
@@ -357,7 +389,7 @@ impl<T: Transport> Driver<T> {
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     self.endpoint.handle_timeout(std::time::Instant::now());
                 }
-                r = self.socket.recv_from(&mut buf) => match r {
+                r = self.socket.recv_from(&mut buf), if self.reading => match r {
                     Ok((n, peer)) => {
                         let _span = tracing::debug_span!("datagram", %peer, len = n).entered();
                         self.endpoint.handle_datagram(std::time::Instant::now(), peer, &buf[..n]);
@@ -441,6 +473,7 @@ impl<T: Transport> Driver<T> {
                     tracing::debug!(%peer, "notification not sent");
                 }
             }
+            Command::Open => self.reading = true,
         }
     }
 
@@ -530,3 +563,7 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+#[path = "udp_tests.rs"]
+mod tests;
