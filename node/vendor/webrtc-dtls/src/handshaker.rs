@@ -102,6 +102,20 @@ pub(crate) struct HandshakeConfig {
     //mu sync.Mutex
 }
 
+/// The verifier used when the config gives no roots: built once per process. (Patched: it was
+/// built, with a freshly generated self-signed certificate, for every connection — two P-256 key
+/// generations and signatures per PSK handshake, a quarter of a DTLS server's CPU.)
+pub(crate) fn fallback_server_verifier() -> Arc<dyn ServerCertVerifier> {
+    static FALLBACK: std::sync::OnceLock<Arc<dyn ServerCertVerifier>> = std::sync::OnceLock::new();
+    FALLBACK
+        .get_or_init(|| {
+            rustls::client::WebPkiServerVerifier::builder(Arc::new(gen_self_signed_root_cert()))
+                .build()
+                .unwrap()
+        })
+        .clone()
+}
+
 pub fn gen_self_signed_root_cert() -> rustls::RootCertStore {
     let mut certs = rustls::RootCertStore::empty();
     certs
@@ -132,11 +146,7 @@ impl Default for HandshakeConfig {
             insecure_skip_verify: false,
             insecure_verification: false,
             verify_peer_certificate: None,
-            server_cert_verifier: rustls::client::WebPkiServerVerifier::builder(Arc::new(
-                gen_self_signed_root_cert(),
-            ))
-            .build()
-            .unwrap(),
+            server_cert_verifier: fallback_server_verifier(),
             client_cert_verifier: None,
             retransmit_interval: tokio::time::Duration::from_secs(0),
             initial_epoch: 0,

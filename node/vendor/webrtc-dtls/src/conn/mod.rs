@@ -241,17 +241,18 @@ impl DTLSConn {
             } else {
                 None
             },
-            server_cert_verifier: rustls::client::WebPkiServerVerifier::builder(Arc::new(
-                config.roots_cas,
-            ))
-            .build()
-            .unwrap_or(
-                rustls::client::WebPkiServerVerifier::builder(
-                    Arc::new(gen_self_signed_root_cert()),
-                )
-                .build()
-                .unwrap(),
-            ),
+            // Patched: `unwrap_or_else` and a verifier built once, instead of an eagerly
+            // evaluated `unwrap_or` that generated a certificate for every connection.
+            server_cert_verifier: if config.roots_cas.is_empty() {
+                fallback_server_verifier()
+            } else {
+                match rustls::client::WebPkiServerVerifier::builder(Arc::new(config.roots_cas))
+                    .build()
+                {
+                    Ok(v) => v,
+                    Err(_) => fallback_server_verifier(),
+                }
+            },
             retransmit_interval,
             //log: logger,
             initial_epoch: 0,

@@ -159,7 +159,14 @@ impl Flight for Flight0 {
                 ));
             }
 
-            if state.local_keypair.is_none() {
+            // Patched: a PSK suite has no (EC)DHE key exchange, so no key pair to generate.
+            let psk_suite = state
+                .cipher_suite
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|cs| cs.is_psk());
+            if state.local_keypair.is_none() && !psk_suite {
                 state.local_keypair = match state.named_curve.generate_keypair() {
                     Ok(local_keypar) => Some(local_keypar),
                     Err(err) => {
