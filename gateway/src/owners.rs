@@ -115,9 +115,17 @@ impl Owners {
                 return e.node.clone();
             }
         } else if entries.len() >= self.inner.capacity {
-            // A cache, not a record: starting over costs one lookup per endpoint in use.
-            tracing::info!(capacity = self.inner.capacity, "owner cache full; cleared");
-            entries.clear();
+            // A cache, not a record: an eighth goes (arbitrary entries, hash order), so the misses
+            // that follow are spread out, and the lock is held for a bounded step.
+            let evict: Vec<String> = entries
+                .keys()
+                .take((self.inner.capacity / 8).max(1))
+                .cloned()
+                .collect();
+            for k in &evict {
+                entries.remove(k);
+            }
+            tracing::debug!(evicted = evict.len(), "owner cache full");
         }
         entries.insert(
             endpoint.to_string(),

@@ -76,13 +76,15 @@ async fn forget_only_removes_the_node_it_names() {
 }
 
 #[tokio::test]
-async fn a_full_cache_starts_over_instead_of_growing() {
-    let o = owners(2);
-    o.learn("a", o.intern("n"), at(1));
-    o.learn("b", o.intern("n"), at(1));
-    o.learn("c", o.intern("n"), at(1));
-    assert_eq!(o.entries().len(), 1);
-    assert_eq!(o.cached("c").as_deref(), Some("n"));
+async fn a_full_cache_evicts_an_eighth_instead_of_growing() {
+    let o = owners(16);
+    for i in 0..16 {
+        o.learn(&format!("ep-{i}"), o.intern("n"), at(1));
+    }
+    assert_eq!(o.entries().len(), 16);
+    o.learn("new", o.intern("n"), at(1));
+    assert_eq!(o.entries().len(), 16 - 2 + 1);
+    assert_eq!(o.cached("new").as_deref(), Some("n"));
 }
 
 #[tokio::test]

@@ -219,17 +219,15 @@ impl RouteClient {
         capacity: usize,
     ) -> Result<OpenCall, Status> {
         let replies = self.replies.register(&ticket, capacity);
-        let request = RouteRequest {
+        let mut request = RouteRequest {
             ticket: ticket.clone(),
             endpoint: endpoint.to_string(),
             deadline_unix_ms: unix_ms_at(deadline),
             operation: Some(operation),
             gateway: self.gateway.clone(),
-            timeout_ms: deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis() as u64,
+            timeout_ms: 0,
         };
-        let payload = Bytes::from(request.encode_to_vec());
+        let mut owner = self.lookup(endpoint, deadline, false).await?;
         // Armed before publishing: from here on, any exit but a Result tells the node to stop.
         let guard = CancelGuard {
             client: self.client.clone(),
@@ -242,7 +240,6 @@ impl RouteClient {
             guard,
             early: None,
         };
-        let mut owner = self.owners.resolve(endpoint).await;
         let mut tried: Vec<crate::owners::Node> = Vec::new();
         for _ in 0..OWNER_ATTEMPTS {
             let node = match owner {
@@ -262,6 +259,11 @@ impl RouteClient {
                 // Postgres names a node that already said no, or that nobody serves.
                 break;
             }
+            // Encoded per attempt: the time left shrinks with every owner tried.
+            request.timeout_ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+            let payload = Bytes::from(request.encode_to_vec());
             match self
                 .try_owner(endpoint, &node, &payload, &mut call, deadline)
                 .await?
@@ -270,7 +272,7 @@ impl RouteClient {
                 Tried::Refused => {
                     self.owners.forget(endpoint, &node);
                     tried.push(node);
-                    owner = self.owners.refresh(endpoint).await;
+                    owner = self.lookup(endpoint, deadline, true).await?;
                 }
             }
         }
@@ -280,6 +282,29 @@ impl RouteClient {
             "{endpoint}: its owner node is not reachable or does not hold it (tried {})",
             nodes.join(", ")
         )))
+    }
+
+    /// The owner of `endpoint` (`fresh`: from Postgres, not the cache), within the call's
+    /// deadline: a stalled database must not hold a call past it.
+    async fn lookup(
+        &self,
+        endpoint: &str,
+        deadline: Instant,
+        fresh: bool,
+    ) -> Result<Result<Option<crate::owners::Node>, lwm2m_node::store::StoreError>, Status> {
+        let lookup = async {
+            match fresh {
+                true => self.owners.refresh(endpoint).await,
+                false => self.owners.resolve(endpoint).await,
+            }
+        };
+        tokio::time::timeout_at(deadline, lookup)
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!(
+                    "{endpoint}: deadline passed while looking up the owning node"
+                ))
+            })
     }
 
     /// Sends the call to `node` and waits for its Ack: `Refused` if nobody serves that node or it

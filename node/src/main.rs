@@ -46,12 +46,6 @@ async fn main() -> anyhow::Result<()> {
     let js = async_nats::jetstream::new(client.clone());
     bus::ensure_reg_stream(&js).await?;
     bus::ensure_notify_stream(&js).await?;
-    // Routed requests wait in this subscription until ownership is restored and the router runs;
-    // subscribed before the CoAP side opens, so no registered device finds no one.
-    let routed = client
-        .subscribe(lwm2m_proto::subjects::node_requests(&config.node_id))
-        .await
-        .context("subscribe to routed requests")?;
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -181,7 +175,13 @@ async fn main() -> anyhow::Result<()> {
         leases.clone(),
         observations.clone(),
     );
-    tracker.spawn(router.run(routed, shutdown.clone()));
+    // Ownership is restored: subscribe to routed requests now (before the CoAP side opens, so a
+    // device that registers finds its requests served).
+    let subscriptions = router
+        .subscribe()
+        .await
+        .context("subscribe to routed requests and cancels")?;
+    tracker.spawn(router.run(subscriptions, shutdown.clone()));
     tracker.spawn(leases.run(client.clone(), shutdown.clone()));
     tracker.spawn(ownership::reconcile(
         pool.clone(),

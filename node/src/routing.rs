@@ -100,20 +100,26 @@ impl Router {
         })
     }
 
-    /// Serves routed requests (from this node's subscription to `lwm2m.v1.node.<node>.req`)
-    /// and cancels until shutdown.
+    /// Subscribes to this node's routed requests (`lwm2m.v1.node.<node>.req`) and to every
+    /// cancel. Done once the node is ready to serve: until then a gateway gets no responders and
+    /// answers UNAVAILABLE at once, instead of the request waiting through the node's start.
+    pub async fn subscribe(
+        &self,
+    ) -> Result<(async_nats::Subscriber, async_nats::Subscriber), async_nats::SubscribeError> {
+        let cancels = self.client.subscribe(CANCEL_ALL).await?;
+        let routed = self
+            .client
+            .subscribe(lwm2m_proto::subjects::node_requests(self.registry.node()))
+            .await?;
+        Ok((routed, cancels))
+    }
+
+    /// Serves routed requests and cancels (from [`Router::subscribe`]) until shutdown.
     pub async fn run(
         self: Arc<Self>,
-        mut routed: async_nats::Subscriber,
+        (mut routed, mut cancels): (async_nats::Subscriber, async_nats::Subscriber),
         shutdown: CancellationToken,
     ) {
-        let mut cancels = match self.client.subscribe(CANCEL_ALL).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot subscribe to cancels");
-                return;
-            }
-        };
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -126,8 +132,10 @@ impl Router {
                 }
                 Some(m) = cancels.next() => {
                     if let Ok(c) = Cancel::decode(m.payload.as_ref()) {
-                        let token = self.lock().get(&c.ticket).cloned();
-                        match token {
+                        // Under the calls lock, so a call registering right now either is found
+                        // here or finds this cancel remembered (`register_call`).
+                        let calls = self.lock();
+                        match calls.get(&c.ticket) {
                             Some(token) => {
                                 tracing::info!(ticket = %c.ticket, endpoint = %c.endpoint, "call cancelled by gateway");
                                 token.cancel();
@@ -137,6 +145,7 @@ impl Router {
                             // the memory is bounded by age and size.
                             None => self.remember_cancel(c.ticket),
                         }
+                        drop(calls);
                     }
                 }
             }
@@ -179,12 +188,10 @@ impl Router {
                 None => None,
             };
             let asleep = target.queue_mode && !self.registry.is_awake(&req.endpoint, self.limits.awake_window);
-            if self.was_cancelled(&req.ticket) {
+            let Some(token) = self.register_call(&req.ticket) else {
                 tracing::info!("call cancelled before it arrived; dropped");
                 return;
-            }
-            let token = CancellationToken::new();
-            self.lock().insert(req.ticket.clone(), token.clone());
+            };
             // A queued request is acknowledged at once; a sent one after ACK_GRACE unless its
             // Result is ready by then and stands for the Ack (one bus message less per fast call).
             let mut acked = false;
@@ -252,6 +259,18 @@ impl Router {
         }
         .instrument(span)
         .await
+    }
+
+    /// Records a call in progress, unless its Cancel came first (then `None`). One step under
+    /// the calls lock, which the cancel handler holds too, so no Cancel falls between the two.
+    fn register_call(&self, ticket: &str) -> Option<CancellationToken> {
+        let mut calls = self.lock();
+        if self.was_cancelled(ticket) {
+            return None;
+        }
+        let token = CancellationToken::new();
+        calls.insert(ticket.to_string(), token.clone());
+        Some(token)
     }
 
     fn remember_cancel(&self, ticket: String) {
