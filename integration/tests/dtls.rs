@@ -83,14 +83,16 @@ async fn libcoap_openssl_and_gnutls_register_over_psk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_change_nothing_in_postgres() {
     let svc = Services::get();
-    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
     let gw = start_gateway(&svc, &unique("gw"), &[]);
     let db = pool(&svc).await;
     let prefix = unique("psk-refuse");
     let (ep, other) = (format!("{prefix}-a"), format!("{prefix}-b"));
     put_psk(&gw.url, &ep, &format!("{ep}-id"), b"right-key").await;
     put_psk(&gw.url, &other, &format!("{other}-id"), b"other-key").await;
-    // Wait until the node knows the credentials: a plain Register of `ep` is refused.
+    // Started after the credentials exist: it loads them before it reads a datagram, so not even
+    // the first plain Register below can race the change notification and be accepted.
+    let node = start_node(&svc, &unique("node"), free_udp_port(), &[]);
+    // A plain Register of `ep` is refused.
     let plain = SimDevice::start(sim(&ep, &node)).await.unwrap();
     let refused = eventually(Duration::from_secs(5), || async {
         match plain.register().await {
