@@ -142,16 +142,7 @@ impl Owners {
         let Some(reg) = &event.registration else {
             return;
         };
-        let at = reg
-            .last_update
-            .as_ref()
-            .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let kind = Kind::try_from(event.kind);
-        let node = match kind {
-            Ok(Kind::New) | Ok(Kind::Update) => Some(self.intern(&reg.owner_node)),
-            _ => None,
-        };
+        let at = lwm2m_node::store::last_update(reg).unwrap_or(DateTime::<Utc>::MIN_UTC);
         let mut entries = self.entries();
         let Some(e) = entries.get_mut(&reg.endpoint) else {
             return;
@@ -159,18 +150,19 @@ impl Owners {
         if e.updated_at > at {
             return;
         }
-        match (kind, node) {
-            (_, Some(node)) => {
-                e.node = node;
+        match Kind::try_from(event.kind) {
+            Ok(Kind::New) | Ok(Kind::Update) => {
+                e.node = self.intern(&reg.owner_node);
                 e.updated_at = at;
             }
-            (Ok(Kind::Delete) | Ok(Kind::Expire), None) => {
+            Ok(Kind::Delete) | Ok(Kind::Expire) => {
                 entries.remove(&reg.endpoint);
             }
             _ => {}
         }
     }
 
+    /// Lock order: `entries` before `nodes` (`apply` interns under the entries lock).
     fn intern(&self, node: &str) -> Node {
         let mut nodes = self.inner.nodes.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = nodes.get(node) {

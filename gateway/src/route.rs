@@ -228,12 +228,13 @@ impl RouteClient {
             timeout_ms: 0,
         };
         let mut owner = self.lookup(endpoint, deadline, false).await?;
-        // Armed before publishing: from here on, any exit but a Result tells the node to stop.
+        // Armed while a node may hold the call (`try_owner`): then any exit but a Result tells
+        // the node to stop.
         let guard = CancelGuard {
             client: self.client.clone(),
             endpoint: endpoint.to_string(),
             ticket,
-            armed: true,
+            armed: false,
         };
         let mut call = OpenCall {
             replies,
@@ -242,18 +243,8 @@ impl RouteClient {
         };
         let mut tried: Vec<crate::owners::Node> = Vec::new();
         for _ in 0..OWNER_ATTEMPTS {
-            let node = match owner {
-                Err(e) => {
-                    call.guard.armed = false;
-                    return Err(Status::unavailable(format!(
-                        "{endpoint}: cannot look up the owner: {e}"
-                    )));
-                }
-                Ok(None) => {
-                    call.guard.armed = false;
-                    return Err(Status::not_found(format!("{endpoint}: not registered")));
-                }
-                Ok(Some(node)) => node,
+            let Some(node) = owner else {
+                return Err(Status::not_found(format!("{endpoint}: not registered")));
             };
             if tried.contains(&node) {
                 // Postgres names a node that already said no, or that nobody serves.
@@ -276,7 +267,6 @@ impl RouteClient {
                 }
             }
         }
-        call.guard.armed = false;
         let nodes: Vec<&str> = tried.iter().map(|n| &**n).collect();
         Err(Status::unavailable(format!(
             "{endpoint}: its owner node is not reachable or does not hold it (tried {})",
@@ -285,26 +275,28 @@ impl RouteClient {
     }
 
     /// The owner of `endpoint` (`fresh`: from Postgres, not the cache), within the call's
-    /// deadline: a stalled database must not hold a call past it.
+    /// deadline: a stalled database must not hold a call past it. `None`: not registered.
     async fn lookup(
         &self,
         endpoint: &str,
         deadline: Instant,
         fresh: bool,
-    ) -> Result<Result<Option<crate::owners::Node>, lwm2m_node::store::StoreError>, Status> {
+    ) -> Result<Option<crate::owners::Node>, Status> {
         let lookup = async {
             match fresh {
                 true => self.owners.refresh(endpoint).await,
                 false => self.owners.resolve(endpoint).await,
             }
         };
-        tokio::time::timeout_at(deadline, lookup)
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!(
-                    "{endpoint}: deadline passed while looking up the owning node"
-                ))
-            })
+        match tokio::time::timeout_at(deadline, lookup).await {
+            Ok(Ok(owner)) => Ok(owner),
+            Ok(Err(e)) => Err(Status::unavailable(format!(
+                "{endpoint}: cannot look up the owner: {e}"
+            ))),
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "{endpoint}: deadline passed while looking up the owning node"
+            ))),
+        }
     }
 
     /// Sends the call to `node` and waits for its Ack: `Refused` if nobody serves that node or it
@@ -319,6 +311,7 @@ impl RouteClient {
     ) -> Result<Tried, Status> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(TICKET_HEADER, call.guard.ticket.as_str());
+        call.guard.armed = true;
         self.client
             .publish_with_reply_and_headers(
                 node_requests(node),
@@ -354,34 +347,32 @@ impl RouteClient {
                 };
             if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
                 tracing::info!(%node, "owner node not reachable; asking the database");
+                call.guard.armed = false;
                 return Ok(Tried::Refused);
             }
             match decode(&m.payload)? {
                 route_reply::Reply::Ack(_) => return Ok(Tried::Accepted),
-                route_reply::Reply::Nack(n) => match nack::Reason::try_from(n.reason) {
-                    Ok(nack::Reason::NotOwner) => {
-                        tracing::info!(%node, "node does not own the endpoint; asking the database");
-                        return Ok(Tried::Refused);
-                    }
-                    Ok(nack::Reason::UnknownEndpoint) => {
-                        call.guard.armed = false;
-                        return Err(Status::not_found(format!("{endpoint}: not registered")));
-                    }
-                    Ok(nack::Reason::Overloaded) => {
-                        call.guard.armed = false;
-                        return Err(Status::resource_exhausted(format!(
+                route_reply::Reply::Nack(n) => {
+                    // The node did not take the call: nothing to cancel.
+                    call.guard.armed = false;
+                    return match nack::Reason::try_from(n.reason) {
+                        Ok(nack::Reason::NotOwner) => {
+                            tracing::info!(%node, "node does not own the endpoint; asking the database");
+                            Ok(Tried::Refused)
+                        }
+                        Ok(nack::Reason::UnknownEndpoint) => {
+                            Err(Status::not_found(format!("{endpoint}: not registered")))
+                        }
+                        Ok(nack::Reason::Overloaded) => Err(Status::resource_exhausted(format!(
                             "{endpoint}: node {} overloaded",
                             n.node
-                        )));
-                    }
-                    _ => {
-                        call.guard.armed = false;
-                        return Err(Status::invalid_argument(format!(
+                        ))),
+                        _ => Err(Status::invalid_argument(format!(
                             "{endpoint}: {}",
                             n.message
-                        )));
-                    }
-                },
+                        ))),
+                    };
+                }
                 // A fast Result stands for the Ack. The guard stays armed: for a streaming call
                 // this is only the initial response, and the caller decides.
                 route_reply::Reply::Result(r) => {

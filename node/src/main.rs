@@ -10,16 +10,16 @@ use lwm2m_node::observe::{Observations, Publisher};
 use lwm2m_node::registration::RegistrationHandler;
 use lwm2m_node::registry::Registry;
 use lwm2m_node::routing::{Router, SecureCoap};
-
-/// mimalloc instead of glibc's malloc: in a registration storm the node spent about 31 % of its
-/// CPU in glibc's allocator (BENCHMARKS.md, profile of the storm).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use lwm2m_node::store::{self, RegistrationStore, StoreConfig};
 use lwm2m_node::{bus, dtls, expiry, ownership, relay, security, udp};
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// mimalloc instead of glibc's malloc: in a registration storm the node spent about 31 % of its
+/// CPU in glibc's allocator (BENCHMARKS.md, profile of the storm).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

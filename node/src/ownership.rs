@@ -42,10 +42,8 @@ pub async fn run(
         };
         let dropped = match Kind::try_from(event.kind) {
             Ok(Kind::New) | Ok(Kind::Update) if reg.owner_node != registry.node() => {
-                let at = reg.last_update.as_ref().and_then(|t| {
-                    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                });
-                at.is_some_and(|at| registry.disown_superseded(&reg.endpoint, at))
+                crate::store::last_update(&reg)
+                    .is_some_and(|at| registry.disown_superseded(&reg.endpoint, at))
             }
             Ok(Kind::Delete) | Ok(Kind::Expire) => {
                 registry.disown(&reg.endpoint, Some(&reg.registration_id))

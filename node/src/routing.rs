@@ -2,8 +2,9 @@
 //!
 //! A RouteRequest for an endpoint this node owns is acknowledged (`SENT`, or `QUEUED` at once for
 //! a sleeping device), the CoAP request goes to the device and the Result follows on the same
-//! reply subject. A Result ready within ACK_GRACE is sent alone and stands for the Ack. A Cancel with the
-//! call's ticket, or the call's deadline, drops the CoAP request, which stops retransmission.
+//! reply subject. A Result ready within ACK_GRACE is sent alone and stands for the Ack. A Cancel
+//! with the call's ticket, or the call's deadline, drops the CoAP request, which stops
+//! retransmission.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -14,6 +14,13 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// When the registration state in `reg` was committed (the database clock), as carried by an
+/// event: what tells a stale ownership event from a current one.
+pub fn last_update(reg: &Registration) -> Option<chrono::DateTime<chrono::Utc>> {
+    let t = reg.last_update.as_ref()?;
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+}
+
 /// The API view of a stored registration.
 pub fn registration_proto(row: &RegistrationRow) -> Registration {
     // Stored links were validated when received; a parse failure here means an older format,

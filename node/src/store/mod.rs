@@ -11,7 +11,7 @@ mod register_many;
 pub mod security;
 mod writer;
 
-pub use events::{event_payload, new_event_id, registration_proto, RegEvent};
+pub use events::{event_payload, last_update, new_event_id, registration_proto, RegEvent};
 pub use queries::{
     get_registration, list_registrations, owned_by, owned_endpoints, owner_of, ListPage,
 };
