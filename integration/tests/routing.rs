@@ -280,6 +280,41 @@ async fn device_that_registers_again_through_a_second_node_is_read_through_it() 
     assert_eq!(first.reads_answered(), 1);
 }
 
+/// A request in progress on a node that loses the device (it registered through another node)
+/// ends at once with UNAVAILABLE instead of retransmitting to the old address until the caller's
+/// deadline; the caller's retry reaches the new owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_progress_ends_when_the_device_moves_to_another_node() {
+    let svc = Services::get();
+    let node1 = start_node(&svc, &unique("node1"), free_udp_port(), &[]);
+    let node2 = start_node(&svc, &unique("node2"), free_udp_port(), &[]);
+    let gw = start_gateway(&svc, &unique("gw"), &[]);
+    let mut api = grpc(&gw.url).await;
+    let ep = unique("sim-moving");
+    let _silent = SilentDevice::register(&ep, node1.coap).await;
+
+    let mut req = read(&ep, "/3/0/0", 0);
+    req.set_timeout(Duration::from_secs(20));
+    let started = std::time::Instant::now();
+    let pending = tokio::spawn(async move { api.read(req).await });
+    // The read is out (node 1 retransmits to the silent device); now the device comes back
+    // through node 2.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let moved = SimDevice::start(sim(&ep, &node2)).await.unwrap();
+    moved.register().await.unwrap();
+
+    let err = pending.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ended after {:?}, not at the move",
+        started.elapsed()
+    );
+    let mut api = grpc(&gw.url).await;
+    api.read(read(&ep, "/3/0/0", 0)).await.unwrap();
+    assert_eq!(moved.reads_answered(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_serve_the_same_devices() {
     let svc = Services::get();

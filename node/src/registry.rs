@@ -33,6 +33,9 @@ pub struct DeviceQueue {
     pub slots: Arc<Semaphore>,
     /// Signalled whenever the device talks (Register, Update).
     pub wake: Arc<Notify>,
+    /// Cancelled when this node stops owning the device (it moved, or its registration ended):
+    /// requests in progress end, so their callers can go to the new owner.
+    pub released: tokio_util::sync::CancellationToken,
 }
 
 struct Owned {
@@ -103,6 +106,7 @@ impl Registry {
 
     /// Drops what an endpoint no longer owned held: its address entry.
     fn release(&self, endpoint: &str, o: Owned) {
+        o.queue.released.cancel();
         let mut by_peer = self.by_peer.lock().unwrap_or_else(|p| p.into_inner());
         if by_peer.get(&o.target.peer).map(String::as_str) == Some(endpoint) {
             by_peer.remove(&o.target.peer);
@@ -200,6 +204,7 @@ impl Registry {
                             turn: Arc::new(tokio::sync::Mutex::new(())),
                             slots: Arc::new(Semaphore::new(self.queue_capacity)),
                             wake: Arc::new(Notify::new()),
+                            released: Default::default(),
                         },
                     },
                 );

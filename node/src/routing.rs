@@ -220,6 +220,7 @@ impl Router {
                 }
             };
             tokio::pin!(work);
+            let released = queue.as_ref().map(|q| q.released.clone()).unwrap_or_default();
             let lost = self.leases.lost(&req.gateway);
             tokio::pin!(lost);
             let expired = tokio::time::sleep(deadline);
@@ -234,6 +235,7 @@ impl Router {
                         acked = true;
                     }
                     _ = token.cancelled() => break None,
+                    _ = released.cancelled() => break Some(Outcome::Done(error_result(error::Kind::Unavailable, "the device moved to another node, or its registration ended, while the request was in progress"))),
                     _ = &mut lost => {
                         tracing::info!(gateway = %req.gateway, "gateway lost its lease, dropping the call");
                         break None;
